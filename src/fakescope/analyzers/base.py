@@ -1,0 +1,54 @@
+"""The analyzer contract.
+
+An analyzer has a ``name``, a ``version``, an optional model ``card`` and one method,
+``analyze(item) -> Evidence``. It never decodes media and never writes files: it gets
+the decoded media and the faces found once per item, and returns evidence.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from fakescope.config import ScanSettings
+from fakescope.faces.types import Face
+from fakescope.media.types import Media
+from fakescope.models.card import ModelCard
+
+
+@dataclass
+class ScanItem:
+    media: Media
+    faces: list[Face]
+    settings: ScanSettings
+
+
+@dataclass
+class FaceHeatmap:
+    """Where a face analyzer saw manipulation, on its aligned crop."""
+
+    face_index: int
+    heat: np.ndarray  # (h, w) float in [0, 1], crop coordinates (any resolution)
+    crop_size: int
+    image_to_crop: np.ndarray  # 2x3 affine matrix
+
+
+@dataclass
+class Evidence:
+    score: float | None  # 0..1, higher = more likely manipulated; None = no opinion
+    face_scores: list[float | None] | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+    heatmaps: list[FaceHeatmap] = field(default_factory=list)
+
+
+@runtime_checkable
+class Analyzer(Protocol):
+    name: str
+    version: str
+    card: ModelCard | None
+    #: True when the analyzer judges faces: with no face it has nothing to say.
+    needs_faces: bool
+
+    def analyze(self, item: ScanItem) -> Evidence: ...

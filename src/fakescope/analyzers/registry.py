@@ -1,0 +1,55 @@
+"""Analyzers by name. Registration is explicit: the built-in dict below, plus packages
+that declare an entry point in the ``fakescope.analyzers`` group (a zero-argument
+factory returning an object that satisfies :class:`fakescope.analyzers.base.Analyzer`).
+Importing a module never registers anything."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from importlib.metadata import entry_points
+
+from fakescope.analyzers.base import Analyzer
+from fakescope.errors import FakescopeError
+
+
+def _face_forgery() -> Analyzer:
+    from fakescope.analyzers.face_forgery import FaceForgeryAnalyzer
+
+    return FaceForgeryAnalyzer()
+
+
+BUILTIN: dict[str, Callable[[], Analyzer]] = {
+    "face-forgery": _face_forgery,
+}
+
+ENTRY_POINT_GROUP = "fakescope.analyzers"
+
+
+class UnknownAnalyzerError(FakescopeError):
+    code = "unknown_analyzer"
+
+
+def available() -> dict[str, Callable[[], Analyzer]]:
+    found: dict[str, Callable[[], Analyzer]] = dict(BUILTIN)
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        # The entry point names a class or factory; calling what it loads builds one.
+        found.setdefault(ep.name, lambda ep=ep: ep.load()())
+    return found
+
+
+def create(names: list[str] | None = None) -> list[Analyzer]:
+    """Instantiate the named analyzers (all available ones when ``names`` is None)."""
+    table = available()
+    wanted = list(table) if names is None else names
+    unknown = [n for n in wanted if n not in table]
+    if unknown:
+        raise UnknownAnalyzerError(
+            f"unknown analyzer(s) {', '.join(unknown)}; available: {', '.join(sorted(table))}"
+        )
+    out: list[Analyzer] = []
+    for n in wanted:
+        obj = table[n]()
+        if not isinstance(obj, Analyzer):
+            raise UnknownAnalyzerError(f"{n} does not implement the analyzer contract")
+        out.append(obj)
+    return out

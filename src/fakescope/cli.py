@@ -1,0 +1,341 @@
+"""The ``fakescope`` command line.
+
+Exit status: 0 when every input was scanned (whatever the verdicts), 1 when some input
+failed (each failure is reported and the rest still scanned), 2 for usage errors.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from fakescope import __version__
+from fakescope.errors import FakescopeError
+
+EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
+
+_VERDICT_STYLE = {
+    "fake": "bold red", "real": "green", "inconclusive": "yellow", "no_face": "cyan",
+    "error": "bold magenta",
+}
+
+
+def _fail(message: str, code: int = EXIT_SOME_FAILED) -> None:
+    click.echo(f"fakescope: {message}", err=True)
+    sys.exit(code)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="fakescope")
+@click.option("-v", "--verbose", count=True, help="More logging on stderr (-vv for debug).")
+def main(verbose: int) -> None:
+    """Deepfake detection and media provenance with explained verdicts."""
+    logging.basicConfig(
+        level=logging.WARNING - 10 * min(verbose, 2),
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--format", "fmt", type=click.Choice(["text", "jsonl"]), default="text",
+              show_default=True, help="jsonl: one JSON report per input file on stdout.")
+@click.option("--html", "html_out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write a self-contained HTML report with face boxes and heatmaps.")
+@click.option("--analyzers", help="Comma-separated analyzer names (default: all).")
+@click.option("--max-pixels", type=click.IntRange(min=1), help="Refuse larger images.")
+@click.option("--max-bytes", type=click.IntRange(min=1), help="Refuse larger files.")
+@click.option("--progress/--no-progress", default=None,
+              help="Progress bar on stderr (default: when stderr is a terminal).")
+def scan(paths: tuple[str, ...], fmt: str, html_out: Path | None, analyzers: str | None,
+         max_pixels: int | None, max_bytes: int | None, progress: bool | None) -> None:
+    """Scan photos (files or folders, recursively) for manipulation."""
+    from rich.console import Console
+    from rich.markup import escape
+
+    from fakescope.config import MediaLimits, ScanSettings
+    from fakescope.inputs import InputFile, Skipped, expand
+    from fakescope.pipeline import Scanner
+    from fakescope.progress import make_progress
+
+    limits = MediaLimits()
+    if max_pixels:
+        limits.max_pixels = max_pixels
+    if max_bytes:
+        limits.max_bytes = max_bytes
+    settings = ScanSettings(
+        limits=limits,
+        analyzers=[a.strip() for a in analyzers.split(",") if a.strip()] if analyzers else None,
+        explain=html_out is not None,
+    )
+    try:
+        scanner = Scanner(settings)
+    except FakescopeError as exc:
+        _fail(str(exc), EXIT_USAGE if exc.code == "unknown_analyzer" else EXIT_SOME_FAILED)
+
+    entries = list(expand(paths))
+    files = [e for e in entries if isinstance(e, InputFile)]
+    err = Console(stderr=True)
+    out = Console(highlight=False, soft_wrap=True)
+    show_progress = progress if progress is not None else (err.is_terminal and len(files) > 1)
+
+    html = None
+    if html_out is not None:
+        from fakescope.report.html import HtmlReportWriter
+
+        html = HtmlReportWriter(html_out)
+
+    failed = 0
+    counts: dict[str, int] = {}
+    prog = make_progress(err) if show_progress else None
+    task = prog.add_task("scanning", total=len(files), rate="") if prog else None
+    if prog:
+        prog.start()
+        if out.is_terminal:
+            # Same terminal as the bar: print through it so lines and bar do not collide.
+            out = prog.console
+    try:
+        for entry in entries:
+            if isinstance(entry, Skipped):
+                err.print(f"[dim]skipped {escape(entry.display)}: {entry.reason}[/dim]",
+                          highlight=False)
+                continue
+            report = scanner.scan(entry.path, entry.display)
+            counts[report.verdict] = counts.get(report.verdict, 0) + 1
+            if report.verdict == "error":
+                failed += 1
+            if fmt == "jsonl":
+                sys.stdout.write(report.to_json() + "\n")
+                sys.stdout.flush()
+            else:
+                _print_text(out, report)
+            if html is not None:
+                html.add(report)
+            report.drop_visual()
+            if prog is not None and task is not None:
+                prog.advance(task)
+    finally:
+        if prog:
+            prog.stop()
+        if html is not None:
+            html.close()
+    if html_out is not None:
+        err.print(f"HTML report written to {html_out}", highlight=False)
+    if len(files) > 1:
+        summary = ", ".join(f"{n} {v}" for v, n in sorted(counts.items()))
+        err.print(f"{len(files)} files: {summary}", highlight=False)
+    sys.exit(EXIT_SOME_FAILED if failed else EXIT_OK)
+
+
+def _command_line() -> str:
+    """The command as a user would retype it (program name, not the interpreter path)."""
+    return " ".join(["fakescope", *sys.argv[1:]])
+
+
+def _print_text(out, report) -> None:  # type: ignore[no-untyped-def]
+    style = _VERDICT_STYLE.get(report.verdict, "")
+    score = f"{report.score:.3f}" if report.score is not None else "  -  "
+    faces = f"{len(report.faces)} face{'s' if len(report.faces) != 1 else ''}"
+    detail = report.reason if report.verdict in ("error", "no_face") else faces
+    from rich.markup import escape
+
+    out.print(f"[{style}]{report.verdict:<12}[/{style}] {score}  {escape(report.file)}  "
+              f"({escape(detail)})",
+              highlight=False, soft_wrap=True)
+
+
+@main.command()
+@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Where to write metrics.json, scores.csv and roc.png (default DIR-eval).")
+@click.option("--bootstrap", type=click.IntRange(min=0), default=1000, show_default=True,
+              help="Bootstrap resamples for the AUC confidence interval (0 = none).")
+@click.option("--limit", type=click.IntRange(min=1), help="Evaluate only the first N rows.")
+@click.option("--subsample", type=click.IntRange(min=2),
+              help="Evaluate a fixed random subset of N rows (seed 0).")
+@click.option("--record-in-card", is_flag=True,
+              help="Record AUC in the model card of the model evaluated (maintainers).")
+def eval(directory: Path, out_dir: Path | None, bootstrap: int, limit: int | None,
+         subsample: int | None, record_in_card: bool) -> None:
+    """Measure detection on a labelled folder (DIR/labels.csv: file,label with real/fake)."""
+    from fakescope.evaluation.run import evaluate
+
+    out_dir = out_dir or directory.parent / f"{directory.name}-eval"
+    try:
+        result = evaluate(directory, out_dir, bootstrap=bootstrap, limit=limit,
+                          record_in_card=record_in_card, command=_command_line(),
+                          subsample=subsample)
+    except FakescopeError as exc:
+        _fail(str(exc), EXIT_USAGE if exc.code == "dataset_error" else EXIT_SOME_FAILED)
+    click.echo(result.text())
+    click.echo(f"wrote {out_dir}/metrics.json, scores.csv, roc.png", err=True)
+
+
+@main.command()
+@click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path), default="demo")
+def demo(out_dir: Path) -> None:
+    """Generate demo media (real photos, self-blended fakes, no-face and broken files)."""
+    from fakescope.demo import make_demo
+
+    for path, what in make_demo(out_dir):
+        click.echo(f"{path}  {what}")
+
+
+@main.command()
+def schema() -> None:
+    """Print the JSON Schema of the scan report."""
+    from fakescope.report.schema import ScanReport
+
+    click.echo(json.dumps(ScanReport.model_json_schema(), indent=2))
+
+
+@main.command()
+def models() -> None:
+    """List the bundled models and what their cards say."""
+    from fakescope.analyzers.registry import available
+    from fakescope.models import load_card, models_dir
+
+    for name in available():
+        try:
+            card = load_card(name)
+        except FakescopeError as exc:
+            click.echo(f"{name}: {exc}")
+            continue
+        click.echo(f"{card.name} {card.version}  ({models_dir() / card.file})")
+        click.echo(f"  {card.architecture}; input {card.input.size}px, margin {card.input.margin}")
+        for m in card.metrics:
+            click.echo(f"  {m.name} {m.value:.4f} on {m.dataset} (n={m.n}) — `{m.command}`")
+
+
+@main.command()
+@click.option("--images-per-month", type=int, help="Photos scanned a month.")
+@click.option("--videos-per-month", type=int, help="Video files scanned a month.")
+@click.option("--video-minutes", type=float, help="Minutes of video scanned a month (all videos).")
+@click.option("--storage-tb", type=float, help="Media kept in object storage, in TB.")
+@click.option("--provider", default="all", show_default=True, help="aws, gcp, azure or all.")
+@click.option("--preset", default="seed-2025", show_default=True,
+              help="Price sheets (and, when no volume is given, the workload) to use.")
+@click.option("--frames-per-video-minute", type=int,
+              help="Video frames sent to face detection per minute (default: the preset's).")
+@click.option("--inference-instances", type=int,
+              help="Always-on managed inference instances (default: the preset's).")
+@click.option("--self-hosted", is_flag=True,
+              help="Also price the workload on fakescope itself, sized from measured throughput.")
+@click.option("--throughput-file", "throughput_files", multiple=True,
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="Benchmark result JSON (photos_per_s and/or video_minutes_per_s); repeatable. "
+                   "Default: benchmarks/results/photos.json and videos.json.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table",
+              show_default=True)
+@click.option("--html", "html_out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write a self-contained HTML bar chart.")
+@click.option("--prices-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Use price sheets and presets from this folder instead of the bundled ones.")
+def cost(images_per_month: int | None, videos_per_month: int | None, video_minutes: float | None,
+         storage_tb: float | None, provider: str, preset: str, frames_per_video_minute: int | None,
+         inference_instances: int | None, self_hosted: bool, throughput_files: tuple[Path, ...],
+         fmt: str, html_out: Path | None, prices_dir: Path | None) -> None:
+    """Estimate the monthly cost of a workload on managed cloud APIs (and self-hosted).
+
+    With no volume given, the preset's own workload is priced: `fakescope cost` alone
+    reproduces the seed-2025 comparison table. A volume not given is then zero.
+    """
+    from decimal import Decimal
+
+    from rich.console import Console
+
+    from fakescope.cost.report import build_report
+
+    def dec(value: float | None) -> Decimal | None:
+        # Through str: the decimal the user typed, not the binary float click parsed.
+        return None if value is None else Decimal(str(value))
+
+    try:
+        report = build_report(
+            preset=preset, provider=provider, images_per_month=images_per_month,
+            videos_per_month=videos_per_month, video_minutes=dec(video_minutes),
+            storage_tb=dec(storage_tb), frames_per_video_minute=frames_per_video_minute,
+            inference_instances=inference_instances, self_hosted=self_hosted,
+            throughput_files=list(throughput_files) or None, prices_dir=prices_dir,
+        )
+    except FakescopeError as exc:
+        _fail(str(exc), EXIT_USAGE if exc.code == "cost_input" else EXIT_SOME_FAILED)
+
+    if fmt == "json":
+        from fakescope.cost.render import to_json
+
+        sys.stdout.write(to_json(report))
+    elif fmt == "csv":
+        from fakescope.cost.render import to_csv
+
+        sys.stdout.write(to_csv(report))
+        # stdout stays machine-readable CSV; the assumptions still reach the reader.
+        for line in report.assumptions:
+            click.echo(f"assumption: {line}", err=True)
+    else:
+        from fakescope.cost.render import print_table
+
+        out = Console(highlight=False)
+        if not out.is_terminal:
+            out = Console(highlight=False, width=200)  # a pipe or file: never wrap table rows
+        print_table(report, out)
+    if html_out is not None:
+        from fakescope.cost.chart import to_html
+
+        try:
+            html_out.write_text(to_html(report), encoding="utf-8")
+        except OSError as exc:
+            _fail(f"cannot write {html_out}: {exc.strerror or exc}")
+        click.echo(f"HTML chart written to {html_out}", err=True)
+
+
+@main.group()
+def train() -> None:
+    """Train models (needs the [train] extra: torch)."""
+
+
+@train.command("face-forgery")
+@click.option("--data", "data_dir", required=True,
+              type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--dev", "dev_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("runs/face-forgery"), show_default=True)
+@click.option("--epochs", type=click.IntRange(min=1), default=6, show_default=True)
+@click.option("--input-size", type=click.IntRange(min=32), default=None)
+@click.option("--batch-size", type=click.IntRange(min=2), default=32, show_default=True)
+@click.option("--lr", type=float, default=4e-4, show_default=True)
+@click.option("--sbi-share", type=click.FloatRange(0, 1), default=0.5, show_default=True,
+              help="Share of each epoch's fakes that are self-blended images.")
+@click.option("--sbi/--no-sbi", default=True, help="Use self-blended pseudo-fakes.")
+@click.option("--dataset-fakes/--no-dataset-fakes", default=True,
+              help="Use the folder's own fakes (off: real faces + SBI only).")
+@click.option("--max-minutes", type=float, help="Stop after this much training time.")
+@click.option("--limit", type=click.IntRange(min=10), help="Use only N rows (smoke test).")
+def train_face_forgery(data_dir: Path, dev_dir: Path | None, out_dir: Path, epochs: int,
+                       input_size: int | None, batch_size: int, lr: float, sbi_share: float,
+                       sbi: bool, dataset_fakes: bool, max_minutes: float | None,
+                       limit: int | None) -> None:
+    """Train the face-forgery model and export ONNX + card into --out."""
+    try:
+        from fakescope.train.face_forgery import TrainConfig
+        from fakescope.train.face_forgery import train as run_train
+    except ImportError as exc:
+        _fail(f"training needs the [train] extra ({exc}); run `make setup-train`", EXIT_USAGE)
+    cfg = TrainConfig(
+        data_dir=data_dir, dev_dir=dev_dir, out_dir=out_dir, epochs=epochs, input_size=input_size,
+        batch_size=batch_size, lr=lr, sbi_share=sbi_share, use_sbi=sbi,
+        use_dataset_fakes=dataset_fakes, max_minutes=max_minutes, limit=limit,
+    )
+    logging.getLogger("fakescope.train").setLevel(logging.INFO)
+    path = run_train(cfg)
+    click.echo(f"exported {path} and its card; copy both into src/fakescope/models/weights/ "
+               "to ship them")
+
+
+if __name__ == "__main__":
+    main()

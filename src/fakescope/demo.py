@@ -1,0 +1,119 @@
+"""Demo media and test fixtures with a known answer, generated (never downloaded).
+
+Faces come from scikit-image's bundled public-domain photo ``astronaut`` (NASA portrait
+of Eileen Collins). Fakes are made by fakescope's own self-blending synthesiser on that
+same face: no other identity is involved.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from fakescope.errors import DependencyMissingError
+from fakescope.faces.align import invert
+from fakescope.faces.detector import get_detector
+from fakescope.synth.sbi import SBIConfig, self_blend
+
+
+def _skimage_data():  # type: ignore[no-untyped-def]
+    try:
+        from skimage import data
+    except ImportError as exc:
+        raise DependencyMissingError(
+            "demo media are made from scikit-image's bundled photos: pip install scikit-image"
+        ) from exc
+    return data
+
+
+def astronaut() -> np.ndarray:
+    return np.ascontiguousarray(_skimage_data().astronaut())
+
+
+def no_face_photo() -> np.ndarray:
+    return np.ascontiguousarray(_skimage_data().coffee())
+
+
+def self_blended_photo(rgb: np.ndarray, seed: int = 7, size: int = 256,
+                       margin: float = 1.1) -> np.ndarray:
+    """The photo with its (first) face replaced by a self-blended version of itself.
+
+    A clearly visible blend (full opacity, colour and sharpness mismatch) so the demo
+    shows what the detector reacts to; the answer is known: manipulated.
+    """
+    face = get_detector().detect(rgb)[0]
+    if face.mesh is None:
+        raise RuntimeError("demo face needs FaceMesh landmarks")
+    crop, m = face.aligned(rgb, size, margin)
+    mesh_crop = face.mesh @ m[:, :2].T + m[:, 2]
+    cfg = SBIConfig(blend_ratios=(1.0,), inner_mask_p=0.0, boundary_blur=(7, 15))
+    blended, mask = self_blend(crop, mesh_crop, np.random.default_rng(seed), cfg, alter="inside")
+    h, w = rgb.shape[:2]
+    inv = invert(m)
+    back = cv2.warpAffine(blended, inv, (w, h), flags=cv2.INTER_LINEAR, borderValue=0)
+    alpha = cv2.warpAffine(mask, inv, (w, h), flags=cv2.INTER_LINEAR, borderValue=0)[..., None]
+    out = back.astype(np.float32) * alpha + rgb.astype(np.float32) * (1 - alpha)
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+
+
+def group_photo(rgb: np.ndarray) -> np.ndarray:
+    """Several faces on one canvas: the portrait at three positions and scales."""
+    h, w = rgb.shape[:2]
+    canvas = np.full((h, w * 2, 3), 235, np.uint8)
+    canvas[:, :w] = rgb
+    half = cv2.resize(rgb, (w // 2, h // 2), interpolation=cv2.INTER_AREA)
+    canvas[h // 2 :, w : w + w // 2] = half[:, ::-1]
+    canvas[: h // 2, w + w // 2 :] = half
+    return canvas
+
+
+def tight_crop(rgb: np.ndarray, side: int = 224) -> np.ndarray:
+    """The face filling the whole picture, as face datasets publish them."""
+    face = get_detector().detect(rgb)[0]
+    x0, y0, x1, y1 = face.box
+    cx, cy, s = (x0 + x1) / 2, (y0 + y1) / 2, 1.15 * max(x1 - x0, y1 - y0)
+    box = (int(cx - s / 2), int(cy - s / 2), int(cx + s / 2), int(cy + s / 2))
+    return np.asarray(Image.fromarray(rgb).crop(box).resize((side, side), Image.BICUBIC))
+
+
+def save_jpeg(rgb: np.ndarray, path: Path, quality: int = 92, exif: bytes | None = None) -> None:
+    kw = {"exif": exif} if exif else {}
+    Image.fromarray(rgb).save(path, format="JPEG", quality=quality, **kw)
+
+
+def rotated_with_exif(rgb: np.ndarray, path: Path) -> None:
+    """Pixels stored rotated 90° with EXIF orientation 6, as phones write portraits."""
+    stored = np.ascontiguousarray(np.rot90(rgb, k=1))  # what a viewer must rotate back
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    save_jpeg(stored, path, exif=exif.tobytes())
+
+
+def make_demo(out_dir: Path) -> Iterator[tuple[Path, str]]:
+    """Write the demo set; yields (path, what it is) for each file."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rgb = astronaut()
+    items: list[tuple[str, str]] = []
+
+    def put(name: str, what: str) -> Path:
+        items.append((name, what))
+        return out_dir / name
+
+    save_jpeg(rgb, put("astronaut.jpg", "real portrait (NASA, public domain)"))
+    save_jpeg(self_blended_photo(rgb), put("astronaut_selfblended.jpg",
+                                           "manipulated: face self-blended by fakescope.synth"))
+    save_jpeg(group_photo(rgb), put("group.jpg", "three faces on one canvas"))
+    Image.fromarray(tight_crop(rgb)).save(put("face_crop.png", "tight face crop, face fills it"))
+    rotated_with_exif(rgb, put("phone_rotated.jpg", "real portrait stored rotated, EXIF 6"))
+    Image.fromarray(no_face_photo()).save(put("coffee.png", "no face (scikit-image coffee)"))
+    good = (out_dir / "astronaut.jpg").read_bytes()
+    put("truncated.jpg", "broken: JPEG cut in half").write_bytes(good[: len(good) // 2])
+    put("README.txt", "not media: skipped when scanning the folder").write_text(
+        "fakescope demo media, generated by `fakescope demo`.\n"
+    )
+    for name, what in items:
+        yield out_dir / name, what

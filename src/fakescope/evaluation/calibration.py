@@ -1,0 +1,32 @@
+"""Platt scaling: p = sigmoid(a * logit + b), fitted by Newton's method on log-loss."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def sigmoid(x: np.ndarray | float) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(x, -60, 60)))
+
+
+def fit_platt(logits: np.ndarray, y: np.ndarray, iters: int = 100,
+              l2: float = 1e-4) -> tuple[float, float]:
+    """(a, b) minimising the mean log-loss, with Platt's smoothed targets."""
+    x = np.asarray(logits, np.float64).ravel()
+    y = np.asarray(y, np.float64).ravel()
+    npos, nneg = y.sum(), (1 - y).sum()
+    # Platt (1999): targets pulled off 0/1 so a separable set does not diverge.
+    t = np.where(y > 0, (npos + 1) / (npos + 2), 1 / (nneg + 2))
+    a, b = 1.0, 0.0
+    for _ in range(iters):
+        p = sigmoid(a * x + b)
+        g = np.array([np.mean((p - t) * x) + l2 * a, np.mean(p - t)])
+        w = p * (1 - p)
+        h = np.array(
+            [[np.mean(w * x * x) + l2, np.mean(w * x)], [np.mean(w * x), np.mean(w) + 1e-12]]
+        )
+        step = np.linalg.solve(h, g)
+        a, b = a - step[0], b - step[1]
+        if np.abs(step).max() < 1e-9:
+            break
+    return float(a), float(b)

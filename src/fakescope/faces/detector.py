@@ -1,0 +1,270 @@
+"""Face detection (BlazeFace) and landmarks (FaceMesh) from mediapipe 0.10.21.
+
+mediapipe's wheel ships both models, so nothing is downloaded. It is imported lazily
+so that commands which never look at faces do not pay for it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from collections.abc import Iterator
+from functools import lru_cache
+
+import cv2
+import numpy as np
+
+from fakescope.config import FaceSettings
+from fakescope.errors import DependencyMissingError
+from fakescope.faces.types import Face
+
+# FaceMesh indices (refine_landmarks=True gives 478 points, irises at 468..477).
+# mediapipe names sides after the subject: its "right" eye is on the image's left.
+MESH_RIGHT_IRIS = 468
+MESH_LEFT_IRIS = 473
+MESH_NOSE_TIP = 1
+MESH_MOUTH_RIGHT = 61
+MESH_MOUTH_LEFT = 291
+MESH_POINTS = 478
+
+# Mouth width / eye distance in the ArcFace template: places mouth corners when only the
+# detector's mouth centre is known.
+_MOUTH_HALF_RATIO = 0.415
+# Tight crops (the face fills the picture) defeat BlazeFace; padding the canvas lets it
+# see a whole head. Fractions of the longer side added on every edge, tried in turn.
+_RETRY_PADS = (0.25, 0.5)
+# Images whose shorter side reaches this are also searched in a 2x2 grid for small faces.
+_GRID_MIN_SIDE = 800
+
+_Det = tuple[np.ndarray, float, np.ndarray]  # box (x0,y0,x1,y1), score, 6 keypoints
+
+
+@contextlib.contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """Silence TFLite's C++ start-up chatter, which bypasses Python logging."""
+    try:
+        fd = os.dup(2)
+    except OSError:
+        yield
+        return
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(fd, 2)
+        os.close(fd)
+
+
+def _import_mediapipe():  # type: ignore[no-untyped-def]
+    os.environ.setdefault("GLOG_minloglevel", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    try:
+        with _quiet_stderr():
+            import mediapipe as mp
+            from mediapipe.python.solutions import face_detection, face_mesh  # noqa: F401
+    except ImportError as exc:
+        raise DependencyMissingError(
+            "mediapipe is not installed: run `pip install --no-deps mediapipe==0.10.21` "
+            "(or `make setup`)"
+        ) from exc
+    return mp
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    x0, y0 = max(a[0], b[0]), max(a[1], b[1])
+    x1, y1 = min(a[2], b[2]), min(a[3], b[3])
+    inter = max(0.0, x1 - x0) * max(0.0, y1 - y0)
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+class FaceDetector:
+    """BlazeFace short- and full-range detection, FaceMesh landmarks per face.
+
+    mediapipe graphs are not thread-safe, so calls are serialised by a lock; run one
+    detector per process for parallelism.
+    """
+
+    def __init__(self, settings: FaceSettings | None = None) -> None:
+        self.settings = settings or FaceSettings()
+        mp = _import_mediapipe()
+        s = self.settings
+        with _quiet_stderr():
+            self._short = mp.solutions.face_detection.FaceDetection(
+                model_selection=0, min_detection_confidence=s.min_detection_score
+            )
+            self._full = mp.solutions.face_detection.FaceDetection(
+                model_selection=1, min_detection_confidence=s.min_detection_score
+            )
+            self._mesh = mp.solutions.face_mesh.FaceMesh(
+                static_image_mode=True,
+                max_num_faces=1,
+                refine_landmarks=True,
+                min_detection_confidence=0.3,
+            )
+            # The first call initialises TFLite delegates (and prints); do it here.
+            blank = np.zeros((128, 128, 3), np.uint8)
+            self._short.process(blank)
+            self._full.process(blank)
+            self._mesh.process(blank)
+        self._lock = threading.Lock()
+        self._mesh_first = True
+
+    # -- detection ---------------------------------------------------------------
+    def _run_detector(self, model, rgb: np.ndarray) -> list[_Det]:  # type: ignore[no-untyped-def]
+        h, w = rgb.shape[:2]
+        res = model.process(rgb)
+        out = []
+        for det in res.detections or []:
+            rb = det.location_data.relative_bounding_box
+            box = np.array(
+                [rb.xmin * w, rb.ymin * h, (rb.xmin + rb.width) * w, (rb.ymin + rb.height) * h]
+            )
+            kps = np.array([[k.x * w, k.y * h] for k in det.location_data.relative_keypoints])
+            out.append((box, float(det.score[0]), kps))
+        return out
+
+    def _tiles(self, rgb: np.ndarray) -> list[tuple[int, int, int]]:
+        """Square tiles (x0, y0, side) where small faces become big enough for BlazeFace:
+        along the long axis of elongated images, and a 2x2 grid over large ones."""
+        h, w = rgb.shape[:2]
+        tiles: list[tuple[int, int, int]] = []
+        side = min(h, w)
+        if max(h, w) > 1.3 * side:
+            n = int(np.ceil((max(h, w) - side) / (0.75 * side))) + 1
+            for k in range(n):
+                off = round(k * (max(h, w) - side) / (n - 1))
+                tiles.append((off, 0, side) if w > h else (0, off, side))
+        if side >= _GRID_MIN_SIDE:
+            half = int(side * 0.6)
+            for y0 in (0, h - half):
+                for x0 in np.linspace(0, w - half, max(2, round(w / half))).round().astype(int):
+                    tiles.append((int(x0), int(y0), half))
+        return tiles
+
+    def _detect_boxes(self, rgb: np.ndarray) -> tuple[list[_Det], bool]:
+        """Detections, best first, and whether they came from the padded retry (which
+        only tight face crops need, and which must then be confirmed by FaceMesh)."""
+        dets = self._run_detector(self._short, rgb) + self._run_detector(self._full, rgb)
+        for x0, y0, side in self._tiles(rgb):
+            tile = np.ascontiguousarray(rgb[y0 : y0 + side, x0 : x0 + side])
+            off = np.array([x0, y0], dtype=np.float64)
+            dets += [(b + np.tile(off, 2), sc, k + off) for b, sc, k in
+                     self._run_detector(self._full, tile)]
+        padded_pass = False
+        if not dets:
+            h, w = rgb.shape[:2]
+            for frac in _RETRY_PADS:
+                pad = round(frac * max(h, w))
+                padded = cv2.copyMakeBorder(rgb, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0)
+                dets = [
+                    (box - pad, score, kps - pad)
+                    for box, score, kps in self._run_detector(self._short, padded)
+                ]
+                if dets:
+                    padded_pass = True
+                    break
+        dets.sort(key=lambda d: -d[1])
+        kept: list[_Det] = []
+        for d in dets:
+            if all(_iou(d[0], k[0]) < 0.3 for k in kept):
+                kept.append(d)
+        return kept, padded_pass
+
+    # -- landmarks ---------------------------------------------------------------
+    def _mesh_for(self, rgb: np.ndarray, box: np.ndarray) -> np.ndarray | None:
+        """FaceMesh on a square window around one detection, so it sees exactly that face."""
+        cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+        side = 2.0 * max(box[2] - box[0], box[3] - box[1])
+        x0, y0 = round(cx - side / 2), round(cy - side / 2)
+        s = round(side)
+        if s < 8:
+            return None
+        h, w = rgb.shape[:2]
+        # Window may leave the image: pad with black rather than shift it off-centre.
+        px0, py0 = max(0, -x0), max(0, -y0)
+        px1, py1 = max(0, x0 + s - w), max(0, y0 + s - h)
+        window = rgb[max(0, y0) : min(h, y0 + s), max(0, x0) : min(w, x0 + s)]
+        if window.size == 0:
+            return None
+        if px0 or py0 or px1 or py1:
+            window = cv2.copyMakeBorder(window, py0, py1, px0, px1, cv2.BORDER_CONSTANT, value=0)
+        scale = 1.0
+        if s > 640:  # the mesh model's input is 192 px; huge windows only cost time
+            scale = 640 / s
+            window = cv2.resize(window, (640, 640), interpolation=cv2.INTER_AREA)
+        if self._mesh_first:
+            # mediapipe logs a harmless warning on the first projected mesh; once per process.
+            with _quiet_stderr():
+                res = self._mesh.process(np.ascontiguousarray(window))
+        else:
+            res = self._mesh.process(np.ascontiguousarray(window))
+        if not res.multi_face_landmarks:
+            return None
+        self._mesh_first = False
+        lm = res.multi_face_landmarks[0].landmark
+        n = window.shape[0]
+        pts = np.array([[p.x * n, p.y * n] for p in lm], dtype=np.float64) / scale
+        pts += np.array([x0, y0], dtype=np.float64)
+        if len(pts) != MESH_POINTS:
+            return None
+        # Reject a mesh that landed on a different face in the window.
+        mesh_box = np.array([*pts.min(0), *pts.max(0)])
+        if _iou(mesh_box, box) < 0.25:
+            return None
+        return pts
+
+    def detect(self, rgb: np.ndarray) -> list[Face]:
+        """All faces in an RGB image, largest-confidence first, at most ``max_faces``."""
+        s = self.settings
+        h, w = rgb.shape[:2]
+        scale = min(1.0, s.detect_max_side / max(h, w))
+        small = (
+            cv2.resize(rgb, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+            if scale < 1.0
+            else rgb
+        )
+        with self._lock:
+            dets, padded_pass = self._detect_boxes(np.ascontiguousarray(small))
+            faces = []
+            for box, score, kps in dets[: s.max_faces]:
+                box, kps = box / scale, kps / scale
+                mesh = self._mesh_for(rgb, box)
+                if mesh is None and padded_pass:
+                    continue  # the padded retry finds faces in clouds; FaceMesh must agree
+                if mesh is not None:
+                    five = landmarks5_from_mesh(mesh)
+                    source = "facemesh"
+                else:
+                    five = landmarks5_from_detector(kps)
+                    source = "detector"
+                box = np.array(
+                    [max(0.0, box[0]), max(0.0, box[1]), min(w, box[2]), min(h, box[3])]
+                )
+                faces.append(
+                    Face(box=box, score=score, landmarks5=five, mesh=mesh, landmarks_source=source)
+                )
+        return faces
+
+    def close(self) -> None:
+        for m in (self._short, self._full, self._mesh):
+            m.close()
+
+
+def landmarks5_from_mesh(mesh: np.ndarray) -> np.ndarray:
+    return mesh[[MESH_RIGHT_IRIS, MESH_LEFT_IRIS, MESH_NOSE_TIP, MESH_MOUTH_RIGHT, MESH_MOUTH_LEFT]]
+
+
+def landmarks5_from_detector(kps: np.ndarray) -> np.ndarray:
+    """BlazeFace gives eyes, nose tip and mouth centre; mouth corners are placed from them."""
+    right_eye, left_eye, nose, mouth = kps[0], kps[1], kps[2], kps[3]
+    half = _MOUTH_HALF_RATIO * (left_eye - right_eye)
+    return np.stack([right_eye, left_eye, nose, mouth - half, mouth + half])
+
+
+@lru_cache(maxsize=4)
+def get_detector(settings_json: str = "{}") -> FaceDetector:
+    """One detector per process and settings: model loading is the expensive part."""
+    return FaceDetector(FaceSettings.model_validate_json(settings_json))

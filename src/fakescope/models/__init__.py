@@ -1,0 +1,75 @@
+"""Bundled models: ONNX files with their cards, loaded once per process.
+
+The runtime never imports torch: it reads a card, checks the weights' hash and opens an
+onnxruntime session.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from fakescope.errors import ModelError
+from fakescope.models.card import ModelCard
+
+WEIGHTS_DIR = Path(__file__).parent / "weights"
+# Points fakescope at another folder of <name>.onnx + <name>.card.json (e.g. a training run).
+MODELS_ENV = "FAKESCOPE_MODELS_DIR"
+
+
+def models_dir() -> Path:
+    override = os.environ.get(MODELS_ENV)
+    return Path(override) if override else WEIGHTS_DIR
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    card: ModelCard
+    path: Path
+    session: object  # onnxruntime.InferenceSession
+
+
+def card_path(name: str, folder: Path | None = None) -> Path:
+    return (folder or models_dir()) / f"{name}.card.json"
+
+
+def load_card(name: str, folder: Path | None = None) -> ModelCard:
+    path = card_path(name, folder)
+    if not path.is_file():
+        raise ModelError(f"model {name!r} has no card at {path}")
+    try:
+        return ModelCard.load(path)
+    except ValueError as exc:
+        raise ModelError(f"model card {path} is invalid: {exc}") from exc
+
+
+@lru_cache(maxsize=16)
+def _load(name: str, folder: str, threads: int) -> LoadedModel:
+    import onnxruntime as ort
+
+    card = load_card(name, Path(folder))
+    path = Path(folder) / card.file
+    if not path.is_file():
+        raise ModelError(f"weights {path} for model {name!r} are missing")
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if digest != card.sha256:
+        raise ModelError(f"weights {path.name} do not match their card (sha256 differs)")
+    opts = ort.SessionOptions()
+    if threads > 0:
+        opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.log_severity_level = 3
+    try:
+        sess = ort.InferenceSession(str(path), sess_options=opts,
+                                    providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own exception types
+        raise ModelError(f"cannot load {path.name}: {exc}") from exc
+    return LoadedModel(card=card, path=path, session=sess)
+
+
+def load_model(name: str, threads: int = 0) -> LoadedModel:
+    """The named model's session and card (cached per process, folder and thread count)."""
+    return _load(name, str(models_dir()), threads)

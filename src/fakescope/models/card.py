@@ -1,0 +1,86 @@
+"""Model cards: a typed description shipped beside every bundled ONNX file.
+
+Like timm's pretrained configs, a card says how to feed the model (crop size and margin,
+mean/std); unlike them it also says what the model learned from, how it is calibrated,
+and the metrics measured with the exact command that produced them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class InputSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["aligned_face", "whole_image", "audio"] = "aligned_face"
+    size: int = Field(gt=0, description="square crop side in pixels")
+    margin: float = Field(
+        gt=0,
+        description="crop shows margin x the ArcFace face framing (5-point similarity alignment)",
+    )
+    mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
+    std: tuple[float, float, float] = (0.229, 0.224, 0.225)
+    layout: Literal["NCHW"] = "NCHW"
+    color: Literal["RGB"] = "RGB"
+    border: Literal["black"] = "black"
+
+
+class Calibration(BaseModel):
+    """Platt scaling of the raw logit: p = sigmoid(a * logit + b)."""
+
+    a: float = 1.0
+    b: float = 0.0
+    fitted_on: str = ""
+
+
+class StartingWeights(BaseModel):
+    name: str
+    source: str
+    license: str
+
+
+class Metric(BaseModel):
+    dataset: str
+    name: str
+    value: float
+    n: int | None = None
+    ci95: tuple[float, float] | None = None
+    command: str
+    measured: dt.date
+
+
+class ModelCard(BaseModel):
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+    name: str
+    version: str
+    task: str
+    file: str = Field(description="ONNX file name, beside the card")
+    sha256: str
+    architecture: str
+    input: InputSpec
+    outputs: dict[str, str]
+    calibration: Calibration = Field(default_factory=Calibration)
+    threshold: float = Field(0.5, ge=0, le=1, description="probability at or above which: fake")
+    inconclusive_band: tuple[float, float] = Field(
+        (0.35, 0.65), description="probabilities inside this band are reported inconclusive"
+    )
+    training_data: list[str]
+    training_command: str
+    starting_weights: StartingWeights
+    license: str
+    metrics: list[Metric] = Field(default_factory=list)
+    limitations: list[str] = Field(default_factory=list)
+    created: dt.date
+
+    @classmethod
+    def load(cls, path: Path) -> ModelCard:
+        return cls.model_validate_json(path.read_text(encoding="utf-8"))
+
+    def save(self, path: Path) -> None:
+        path.write_text(self.model_dump_json(indent=2) + "\n", encoding="utf-8")

@@ -1,0 +1,190 @@
+"""The one pipeline: decode -> faces -> analyzers -> fusion -> report.
+
+The CLI, the Python API, the service and batch jobs all call :class:`Scanner`. Load it
+once (models and the face detector are loaded in ``__init__`` / on first use) and call
+``scan`` per file; a failure in one file becomes that file's ``error`` report.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from fakescope import __version__
+from fakescope.analyzers import registry
+from fakescope.analyzers.base import Analyzer, Evidence, FaceHeatmap, ScanItem
+from fakescope.config import ScanSettings
+from fakescope.errors import FakescopeError
+from fakescope.faces.detector import FaceDetector, get_detector
+from fakescope.fusion import band_for, fuse
+from fakescope.inputs import InputFile, Skipped, expand
+from fakescope.media import decode, read_file
+from fakescope.report.schema import (
+    AnalyzerResult,
+    ErrorInfo,
+    FaceResult,
+    MediaInfo,
+    ModelRef,
+    ScanReport,
+    Timing,
+)
+
+log = logging.getLogger("fakescope")
+
+
+@dataclass
+class Visual:
+    """What the HTML report draws: the decoded image and the heatmaps per face."""
+
+    rgb: np.ndarray
+    heatmaps: list[FaceHeatmap]
+
+
+def _ms(t0: float) -> float:
+    return round((time.perf_counter() - t0) * 1000.0, 2)
+
+
+class Scanner:
+    """Holds the loaded face detector and analyzers; ``scan(path)`` per file."""
+
+    def __init__(self, settings: ScanSettings | None = None) -> None:
+        self.settings = settings or ScanSettings()
+        self.analyzers: list[Analyzer] = registry.create(self.settings.analyzers)
+        self._band = band_for(self.analyzers)
+        self._detector: FaceDetector | None = None
+        if any(a.needs_faces for a in self.analyzers):
+            _ = self.detector  # load now, so no file's timing includes model loading
+        self.models = [
+            ModelRef(name=a.card.name, version=a.card.version, sha256=a.card.sha256[:12])
+            for a in self.analyzers
+            if a.card is not None
+        ]
+
+    @property
+    def detector(self) -> FaceDetector:
+        if self._detector is None:
+            self._detector = get_detector(self.settings.faces.model_dump_json())
+        return self._detector
+
+    def scan(self, path: str | Path, display: str | None = None) -> ScanReport:
+        """Scan one file. Never raises for a bad input: the report says what went wrong."""
+        display = display if display is not None else str(path)
+        t_start = time.perf_counter()
+        try:
+            return self._scan(Path(path), display, t_start)
+        except FakescopeError as exc:
+            return self._error_report(display, exc.code, str(exc), t_start)
+        except Exception as exc:  # a bug must cost one file, not the batch
+            log.exception("internal error while scanning %s", display)
+            return self._error_report(
+                display, "internal_error", f"internal error: {type(exc).__name__}: {exc}", t_start
+            )
+
+    def _error_report(self, display: str, code: str, message: str, t0: float,
+                      sha256: str | None = None) -> ScanReport:
+        return ScanReport(
+            fakescope_version=__version__, file=display, sha256=sha256, verdict="error",
+            score=None, reason=message, error=ErrorInfo(code=code, message=message),
+            timing_ms=Timing(total=_ms(t0)), models=self.models,
+        )
+
+    def _scan(self, path: Path, display: str, t_start: float) -> ScanReport:
+        s = self.settings
+        timing = Timing()
+        t0 = time.perf_counter()
+        loaded = read_file(path, s.limits)
+        try:
+            media = decode(loaded, s.limits)
+        except FakescopeError as exc:
+            report = self._error_report(display, exc.code, str(exc), t_start, loaded.sha256)
+            report.media_type = loaded.media_type
+            return report
+        timing.decode = _ms(t0)
+
+        t0 = time.perf_counter()
+        needs_faces = any(a.needs_faces for a in self.analyzers)
+        faces = self.detector.detect(media.rgb) if needs_faces else []
+        timing.faces = _ms(t0)
+
+        item = ScanItem(media=media, faces=faces, settings=s)
+        t0 = time.perf_counter()
+        results: list[tuple[Analyzer, Evidence]] = []
+        analyzer_reports: list[AnalyzerResult] = []
+        for a in self.analyzers:
+            ta = time.perf_counter()
+            try:
+                ev = a.analyze(item)
+            except FakescopeError as exc:
+                analyzer_reports.append(AnalyzerResult(
+                    name=a.name, version=a.version, error=ErrorInfo(code=exc.code, message=str(exc)),
+                    time_ms=_ms(ta)))
+                continue
+            results.append((a, ev))
+            analyzer_reports.append(AnalyzerResult(
+                name=a.name, version=a.version, score=ev.score, face_scores=ev.face_scores,
+                details=ev.details, time_ms=_ms(ta)))
+        timing.analyzers = _ms(t0)
+
+        fused = fuse(results, len(faces), self._band)
+        verdict, reason = fused.verdict, fused.reason
+        if not results and self.analyzers:
+            verdict, reason = "error", "every analyzer failed: " + "; ".join(
+                r.error.message for r in analyzer_reports if r.error
+            )
+        timing.total = _ms(t_start)
+        report = ScanReport(
+            fakescope_version=__version__,
+            file=display,
+            sha256=loaded.sha256,
+            media_type=media.media_type,
+            verdict=verdict,  # type: ignore[arg-type]
+            score=fused.score if verdict not in ("no_face", "error") else None,
+            reason=reason,
+            error=ErrorInfo(code="analyzers_failed", message=reason) if verdict == "error" else None,
+            media=MediaInfo(format=media.format, width=media.width, height=media.height,
+                            source_mode=media.source_mode),
+            faces=[
+                FaceResult(
+                    index=i,
+                    box=tuple(round(float(v), 1) for v in f.box),  # type: ignore[arg-type]
+                    detector_score=round(f.score, 4),
+                    landmarks=[(round(float(x), 1), round(float(y), 1)) for x, y in f.landmarks5],
+                    landmarks_source=f.landmarks_source,
+                    score=fused.face_scores[i],
+                )
+                for i, f in enumerate(faces)
+            ],
+            analyzers=analyzer_reports,
+            timing_ms=timing,
+            models=self.models,
+            notes=list(media.notes),
+        )
+        if s.explain:
+            report._visual = Visual(
+                rgb=media.rgb, heatmaps=[h for _, ev in results for h in ev.heatmaps]
+            )
+        return report
+
+    def scan_inputs(self, inputs: Iterable[str | Path]) -> Iterator[ScanReport | Skipped]:
+        """Expand files and folders and scan each media file, in order."""
+        for entry in expand(inputs):
+            if isinstance(entry, InputFile):
+                yield self.scan(entry.path, entry.display)
+            else:
+                yield entry
+
+
+@lru_cache(maxsize=4)
+def _default_scanner(settings_json: str) -> Scanner:
+    return Scanner(ScanSettings.model_validate_json(settings_json))
+
+
+def scan(path: str | Path, settings: ScanSettings | None = None) -> ScanReport:
+    """Scan one file with a process-wide scanner (models load on the first call)."""
+    return _default_scanner((settings or ScanSettings()).model_dump_json()).scan(path)

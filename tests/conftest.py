@@ -1,0 +1,55 @@
+"""Shared fixtures: media with a known answer, generated from scikit-image's bundled
+public-domain photos (never downloaded, never committed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def astronaut() -> np.ndarray:
+    from fakescope.demo import astronaut
+
+    return astronaut()
+
+
+@pytest.fixture(scope="session")
+def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from fakescope.demo import make_demo
+
+    out = tmp_path_factory.mktemp("demo")
+    list(make_demo(out))
+    return out
+
+
+@pytest.fixture(scope="session")
+def scanner():
+    from fakescope.pipeline import Scanner
+
+    return Scanner()
+
+
+@pytest.fixture(scope="session")
+def explaining_scanner():
+    from fakescope.config import ScanSettings
+    from fakescope.pipeline import Scanner
+
+    return Scanner(ScanSettings(explain=True))
+
+
+@pytest.fixture
+def shared_data():
+    """shared_data("faces", "dfdc-dev") -> the folder, or skip when it is absent."""
+
+    def get(*parts: str) -> Path:
+        path = SHARED_DATA.joinpath(*parts)
+        if not path.exists():
+            pytest.skip(f"{path} is not available (public data lives outside the repo)")
+        return path
+
+    return get
