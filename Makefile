@@ -16,9 +16,12 @@ $(VENV)/bin/python:
 
 # mediapipe ships the BlazeFace/FaceMesh models; its declared dependencies (jax, a libGL
 # OpenCV) are not needed, so it is installed without them. See pyproject.toml.
+# invisible-watermark likewise: its metadata pulls torch and opencv-python; the watermark
+# needs only numpy, OpenCV (headless, already here) and PyWavelets (in pyproject.toml).
 $(VENV)/.setup: $(VENV)/bin/python pyproject.toml constraints.txt
 	$(PIP) -e ".[demo]"
 	$(PIP) --no-deps mediapipe==0.10.21
+	$(PIP) --no-deps invisible-watermark==0.2.0
 	touch $@
 
 $(VENV)/.setup-dev: $(VENV)/.setup

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import subprocess
 import sys
@@ -39,9 +40,12 @@ def labelled(tmp_path_factory: pytest.TempPathFactory, astronaut: np.ndarray) ->
 def test_eval_writes_metrics_scores_and_roc(labelled: Path, tmp_path: Path) -> None:
     out = tmp_path / "ev"
     p = subprocess.run([sys.executable, "-m", "fakescope.cli", "eval", str(labelled), "--out",
-                        str(out), "--bootstrap", "200"], capture_output=True, text=True,
-                       timeout=600)
+                        str(out), "--bootstrap", "200", "--degrade", "none", "--degrade",
+                        "jpeg70"], capture_output=True, text=True, timeout=600)
     assert p.returncode == 0, p.stderr
+    assert (out / f"{labelled.name}-jpeg70" / "metrics.json").is_file()
+    assert "| dataset | degradation |" in p.stdout  # the summary table of both runs
+    out = out / labelled.name
     assert "AUC" in p.stdout and "EER" in p.stdout and "TPR@FPR 1%" in p.stdout
     m = json.loads((out / "metrics.json").read_text())
     assert m["metrics"]["n"] == 7 and m["metrics"]["n_fake"] == 3 and m["unscored"] == 1
@@ -54,7 +58,8 @@ def test_eval_writes_metrics_scores_and_roc(labelled: Path, tmp_path: Path) -> N
     assert m["metrics"]["auc"] == pytest.approx(auc(y, s))
     lo, hi = m["metrics"]["auc_ci95"]
     assert lo <= m["metrics"]["auc"] <= hi
-    assert (out / "roc.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    for plot in ("roc.png", "reliability.png"):
+        assert (out / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_eval_rejects_bad_labels(tmp_path: Path) -> None:
@@ -62,3 +67,16 @@ def test_eval_rejects_bad_labels(tmp_path: Path) -> None:
     p = subprocess.run([sys.executable, "-m", "fakescope.cli", "eval", str(tmp_path)],
                        capture_output=True, text=True, timeout=120)
     assert p.returncode == 2 and "maybe" in p.stderr
+    p = subprocess.run([sys.executable, "-m", "fakescope.cli", "eval", str(tmp_path), "--degrade",
+                        "blur"], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 2 and "unknown degradation" in p.stderr
+
+
+def test_degradations_parse() -> None:
+    from fakescope.evaluation.run import parse_degradation
+
+    rgb = np.full((64, 64, 3), 128, np.uint8)
+    assert parse_degradation("none") is None
+    half = Image.open(io.BytesIO(parse_degradation("resize0.5")(rgb)))
+    assert half.size == (32, 32)
+    assert Image.open(io.BytesIO(parse_degradation("jpeg70")(rgb))).size == (64, 64)

@@ -24,7 +24,7 @@ def test_real_photo_report(scanner: Scanner, demo_dir: Path) -> None:
     assert r.verdict in ("real", "inconclusive", "fake")
     assert r.score is not None and 0.0 <= r.score <= 1.0
     assert len(r.faces) == 1 and r.faces[0].score == pytest.approx(r.score)
-    assert [a.name for a in r.analyzers] == ["face-forgery"]
+    assert [a.name for a in r.analyzers] == ["face-forgery", "metadata"]
     assert r.models and r.models[0].name == "face-forgery"
     t = r.timing_ms
     assert t.total >= t.decode + t.faces + t.analyzers - 1.0 and t.faces > 0

@@ -14,6 +14,7 @@ from pathlib import Path
 import click
 
 from fakescope import __version__
+from fakescope.cli_provenance import provenance_commands
 from fakescope.errors import FakescopeError
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
@@ -150,30 +151,51 @@ def _print_text(out, report) -> None:  # type: ignore[no-untyped-def]
 
 
 @main.command()
-@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("directories", nargs=-1, required=True,
+                type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Where to write metrics.json, scores.csv and roc.png (default DIR-eval).")
+              help="Where to write results (default: eval-results/); one folder per dataset "
+                   "and degradation with metrics.json, scores.csv, roc.png, reliability.png.")
+@click.option("--degrade", "degradations", multiple=True, default=("none",), show_default=True,
+              help="Re-encode every file first: none, jpegQ (e.g. jpeg70), resizeF (e.g. "
+                   "resize0.5). Repeat to measure several.")
 @click.option("--bootstrap", type=click.IntRange(min=0), default=1000, show_default=True,
               help="Bootstrap resamples for the AUC confidence interval (0 = none).")
 @click.option("--limit", type=click.IntRange(min=1), help="Evaluate only the first N rows.")
 @click.option("--subsample", type=click.IntRange(min=2),
               help="Evaluate a fixed random subset of N rows (seed 0).")
 @click.option("--record-in-card", is_flag=True,
-              help="Record AUC in the model card of the model evaluated (maintainers).")
-def eval(directory: Path, out_dir: Path | None, bootstrap: int, limit: int | None,
-         subsample: int | None, record_in_card: bool) -> None:
-    """Measure detection on a labelled folder (DIR/labels.csv: file,label with real/fake)."""
-    from fakescope.evaluation.run import evaluate
+              help="Record the metrics in the card of each model evaluated (maintainers).")
+def eval(directories: tuple[Path, ...], out_dir: Path | None, degradations: tuple[str, ...],
+         bootstrap: int, limit: int | None, subsample: int | None, record_in_card: bool) -> None:
+    """Measure detection on labelled folders (DIR/labels.csv: file,label with real/fake).
 
-    out_dir = out_dir or directory.parent / f"{directory.name}-eval"
+    Prints AUC (with a bootstrap 95% interval), EER, accuracy, TPR/FPR at the shipped
+    threshold, TPR at 1% and 5% FPR and the expected calibration error, per dataset.
+    """
+    from fakescope.evaluation.run import eval_settings, evaluate, parse_degradation, results_table
+    from fakescope.pipeline import Scanner
+
+    out_dir = out_dir or Path("eval-results")
     try:
-        result = evaluate(directory, out_dir, bootstrap=bootstrap, limit=limit,
-                          record_in_card=record_in_card, command=_command_line(),
-                          subsample=subsample)
+        for d in degradations:
+            parse_degradation(d)
+        scanner = Scanner(eval_settings())
+        results = []
+        for directory in directories:
+            for d in degradations:
+                name = directory.name if d == "none" else f"{directory.name}-{d}"
+                result = evaluate(directory, out_dir / name, bootstrap=bootstrap, limit=limit,
+                                  record_in_card=record_in_card, command=_command_line(),
+                                  subsample=subsample, degradation=d, scanner=scanner)
+                results.append(result)
+                click.echo(result.text() + "\n")
     except FakescopeError as exc:
         _fail(str(exc), EXIT_USAGE if exc.code == "dataset_error" else EXIT_SOME_FAILED)
-    click.echo(result.text())
-    click.echo(f"wrote {out_dir}/metrics.json, scores.csv, roc.png", err=True)
+    if len(results) > 1:
+        click.echo(results_table(results))
+    click.echo(f"wrote metrics.json, scores.csv, roc.png and reliability.png under {out_dir}/",
+               err=True)
 
 
 @main.command()
@@ -197,10 +219,12 @@ def schema() -> None:
 @main.command()
 def models() -> None:
     """List the bundled models and what their cards say."""
-    from fakescope.analyzers.registry import available
+    from fakescope.analyzers.registry import MODEL_FREE, available
     from fakescope.models import load_card, models_dir
 
     for name in available():
+        if name in MODEL_FREE:
+            continue
         try:
             card = load_card(name)
         except FakescopeError as exc:
@@ -314,12 +338,16 @@ def train() -> None:
 @click.option("--sbi/--no-sbi", default=True, help="Use self-blended pseudo-fakes.")
 @click.option("--dataset-fakes/--no-dataset-fakes", default=True,
               help="Use the folder's own fakes (off: real faces + SBI only).")
+@click.option("--pair-batches/--no-pair-batches", default=True,
+              help="Put each real face next to a fake of the same source in its batch.")
+@click.option("--tta", type=click.Choice(["hflip", "none"]), default="hflip", show_default=True,
+              help="Test-time augmentation the exported card asks the runtime for.")
 @click.option("--max-minutes", type=float, help="Stop after this much training time.")
 @click.option("--limit", type=click.IntRange(min=10), help="Use only N rows (smoke test).")
 def train_face_forgery(data_dir: Path, dev_dir: Path | None, out_dir: Path, epochs: int,
                        input_size: int | None, batch_size: int, lr: float, sbi_share: float,
-                       sbi: bool, dataset_fakes: bool, max_minutes: float | None,
-                       limit: int | None) -> None:
+                       sbi: bool, dataset_fakes: bool, pair_batches: bool, tta: str,
+                       max_minutes: float | None, limit: int | None) -> None:
     """Train the face-forgery model and export ONNX + card into --out."""
     try:
         from fakescope.train.face_forgery import TrainConfig
@@ -329,12 +357,45 @@ def train_face_forgery(data_dir: Path, dev_dir: Path | None, out_dir: Path, epoc
     cfg = TrainConfig(
         data_dir=data_dir, dev_dir=dev_dir, out_dir=out_dir, epochs=epochs, input_size=input_size,
         batch_size=batch_size, lr=lr, sbi_share=sbi_share, use_sbi=sbi,
-        use_dataset_fakes=dataset_fakes, max_minutes=max_minutes, limit=limit,
+        use_dataset_fakes=dataset_fakes, pair_batches=pair_batches, tta=tta,
+        max_minutes=max_minutes, limit=limit,
     )
     logging.getLogger("fakescope.train").setLevel(logging.INFO)
     path = run_train(cfg)
     click.echo(f"exported {path} and its card; copy both into src/fakescope/models/weights/ "
                "to ship them")
+
+
+@train.command("synthesis")
+@click.option("--data", "data_dir", required=True,
+              type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Labelled folder whose real images are used (fakes are re-synthesised).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("runs/synthesis"), show_default=True)
+@click.option("--steps", type=click.IntRange(min=10), default=3000, show_default=True)
+@click.option("--ae-steps", type=click.IntRange(min=10), default=1500, show_default=True,
+              help="Training steps of each simulating auto-encoder.")
+@click.option("--holdout-kind", type=click.Choice(["transposed", "nearest", "bilinear",
+                                                   "pixelshuffle"]),
+              help="Leave this decoder kind out of training and report AUC on it.")
+@click.option("--max-images", type=click.IntRange(min=10), default=3000, show_default=True)
+def train_synthesis(data_dir: Path, out_dir: Path, steps: int, ae_steps: int,
+                    holdout_kind: str | None, max_images: int) -> None:
+    """Train the whole-image synthesis detector on simulated generator traces."""
+    try:
+        from fakescope.train.synthesis import SynthConfig
+        from fakescope.train.synthesis import train as run_train
+    except ImportError as exc:
+        _fail(f"training needs the [train] extra ({exc}); run `make setup-train`", EXIT_USAGE)
+    logging.getLogger("fakescope.train").setLevel(logging.INFO)
+    cfg = SynthConfig(data_dir=data_dir, out_dir=out_dir, steps=steps, ae_steps=ae_steps,
+                      holdout_kind=holdout_kind, max_images=max_images)
+    path = run_train(cfg)
+    click.echo(f"exported {path} and its card")
+
+
+for _command in provenance_commands():  # sign, keys, watermark, register, lookup, log
+    main.add_command(_command)
 
 
 if __name__ == "__main__":

@@ -117,3 +117,123 @@ def make_demo(out_dir: Path) -> Iterator[tuple[Path, str]]:
     )
     for name, what in items:
         yield out_dir / name, what
+
+
+# -- generated talking-head clips with a known answer (tests, benchmarks) ---------------
+
+
+def close_eyes(rgb: np.ndarray, mesh: np.ndarray, amount: float) -> np.ndarray:
+    """Paint eyelids down over both eyes (amount 0 = open, 1 = shut)."""
+    from fakescope.faces.landmark_series import LEFT_EYE, RIGHT_EYE
+
+    out = rgb.copy()
+    if amount <= 0:
+        return out
+    for idx in (RIGHT_EYE, LEFT_EYE):
+        pts = mesh[list(idx)]
+        x0, y0 = (pts.min(0) - 3).astype(int)
+        x1, y1 = (pts.max(0) + 3).astype(int)
+        skin = rgb[max(0, y0 - 6) : max(1, y0 - 2), x0:x1].reshape(-1, 3).mean(0)
+        cover = int((y1 - y0) * amount)
+        out[y0 : y0 + cover, x0:x1] = skin
+        if amount > 0.5:
+            cv2.line(out, (int(x0) + 2, int(y0) + cover), (int(x1) - 2, int(y0) + cover), (60, 40, 40), 1)
+    return out
+
+
+def open_mouth(rgb: np.ndarray, mesh: np.ndarray, amount: float, max_px: float = 14.0) -> np.ndarray:
+    """Drop the jaw by ``amount`` x ``max_px`` pixels, showing a dark mouth between the lips."""
+    d = float(amount) * max_px
+    if d < 0.5:
+        return rgb.copy()
+    h, w = rgb.shape[:2]
+    left, right, top, bottom = mesh[61], mesh[291], mesh[13], mesh[14]
+    cy, cx = (top[1] + bottom[1]) / 2, (left[0] + right[0]) / 2
+    half = float(np.linalg.norm(right - left)) * 0.62
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    wx = np.clip(1 - np.abs(xs - cx) / half, 0, 1) ** 0.7
+    wy = np.clip((ys - cy) / 3.0, 0, 1) * np.clip(1 - (ys - cy - 60) / 40, 0, 1)
+    wgt = (wx * wy).astype(np.float32)
+    out = cv2.remap(rgb, xs, ys - d * wgt, cv2.INTER_LINEAR)
+    gap = (wgt > 0.2) & (ys > cy) & (ys < cy + d * wx)
+    out[gap] = (0.35 * out[gap] + 0.65 * np.array([45, 20, 25])).astype(np.uint8)
+    return out
+
+
+def speech_envelope(seconds: float, rate: int, seed: int = 0) -> np.ndarray:
+    """Syllable-like loudness: 120-300 ms bursts with pauses, 0..1, at ``rate`` Hz."""
+    rng = np.random.default_rng(seed)
+    env = np.zeros(int(seconds * rate), np.float32)
+    t = 0.3
+    while t < seconds - 0.3:
+        dur = rng.uniform(0.12, 0.3)
+        a, b = int(t * rate), int((t + dur) * rate)
+        env[a:b] = np.sin(np.linspace(0, np.pi, b - a)) * rng.uniform(0.6, 1.0)
+        t += dur + rng.uniform(0.05, 0.35) + (0.5 if rng.random() < 0.1 else 0.0)
+    return env
+
+
+def talking_clip(path: Path, seconds: float = 10.0, fps: int = 25, blinks: tuple[float, ...] = (),
+                 audio_shift_s: float | None = 0.0, seed: int = 0, rotation: int = 0,
+                 size: tuple[int, int] = (640, 480)) -> Path:
+    """An MP4 of the astronaut portrait with small head motion, eye closures at ``blinks``
+    (seconds, 200 ms each), and a mouth driven by a speech-like envelope whose sound is on
+    the audio track shifted by ``audio_shift_s`` (None: no audio track). Known truth for
+    the temporal analyzers."""
+    import av
+
+    base = astronaut()
+    face = get_detector().detect(base)[0]
+    mesh = face.mesh
+    w, h = size
+    env_fps = speech_envelope(seconds, fps, seed)
+    rng = np.random.default_rng(seed)
+    container = av.open(str(path), mode="w")
+    vs = container.add_stream("libx264", rate=fps)
+    vs.width, vs.height = (w, h) if rotation % 180 == 0 else (h, w)
+    vs.pix_fmt = "yuv420p"
+    if rotation:
+        vs.set_display_rotation(rotation)
+    astream = None
+    if audio_shift_s is not None:
+        astream = container.add_stream("aac", rate=16000)
+        astream.layout = "mono"
+    for i in range(int(seconds * fps)):
+        t = i / fps
+        img = base
+        if any(b <= t < b + 0.2 for b in blinks):
+            img = close_eyes(img, mesh, 1.0)
+        img = open_mouth(img, mesh, float(env_fps[i]))
+        ang, dx, dy = 2.0 * np.sin(t * 1.3), 12 * np.sin(t * 0.7), 6 * np.sin(t * 1.1)
+        m = cv2.getRotationMatrix2D((256, 256), ang, 1.0)
+        m[:, 2] += [w / 2 - 256 + dx, h / 2 - 256 + dy]
+        frame = cv2.warpAffine(img, m, (w, h), borderMode=cv2.BORDER_REFLECT)
+        if rotation:
+            frame = np.ascontiguousarray(np.rot90(frame, k=-(rotation // 90)))
+        for packet in vs.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+            container.mux(packet)
+    for packet in vs.encode():
+        container.mux(packet)
+    if astream is not None:
+        rate = 16000
+        env = np.interp(np.arange(int(seconds * rate)) / rate, np.arange(len(env_fps)) / fps, env_fps)
+        shift = round(audio_shift_s * rate)
+        env = np.roll(env, shift) if shift else env
+        if shift > 0:
+            env[:shift] = 0
+        elif shift < 0:
+            env[shift:] = 0
+        tt = np.arange(len(env)) / rate
+        voice = sum(np.sin(2 * np.pi * f0 * k * tt) / k for k in range(1, 6) for f0 in (140.0,))
+        noise = rng.normal(0, 0.002, len(env))
+        samples = (0.3 * env * voice + noise).astype(np.float32)
+        for start in range(0, len(samples), 1024):
+            chunk = samples[start : start + 1024]
+            frame = av.AudioFrame.from_ndarray(chunk[None, :], format="flt", layout="mono")
+            frame.sample_rate = rate
+            for packet in astream.encode(frame):
+                container.mux(packet)
+        for packet in astream.encode():
+            container.mux(packet)
+    container.close()
+    return path

@@ -64,3 +64,31 @@ class CostInputError(FakescopeError):
     """`fakescope cost` was given a workload, provider, preset or price sheet it cannot price."""
 
     code = "cost_input"
+
+
+class CredentialsError(FakescopeError):
+    """A signing certificate chain or private key is missing, unreadable or does not match."""
+
+    code = "credentials"
+
+
+class SigningError(FakescopeError):
+    """The C2PA SDK refused to sign (unsupported format, invalid certificate profile)."""
+
+    code = "signing_failed"
+
+
+class RegistryNotFoundError(FakescopeError):
+    code = "registry_not_found"
+
+
+class RegistryIntegrityError(FakescopeError):
+    """The registry's entries no longer hash to its signed tree head: it was rewritten."""
+
+    code = "registry_tampered"
+
+
+class ProofError(FakescopeError):
+    """An inclusion or consistency proof (or its signed tree head) does not verify."""
+
+    code = "proof_invalid"

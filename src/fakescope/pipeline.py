@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -18,13 +18,15 @@ import numpy as np
 
 from fakescope import __version__
 from fakescope.analyzers import registry
-from fakescope.analyzers.base import Analyzer, Evidence, FaceHeatmap, ScanItem
+from fakescope.analyzers.base import Analyzer, Evidence, FaceHeatmap, ScanItem, media_types
 from fakescope.config import ScanSettings
 from fakescope.errors import FakescopeError
 from fakescope.faces.detector import FaceDetector, get_detector
-from fakescope.fusion import band_for, fuse
+from fakescope.fusion import apply_provenance, band_for, fuse
 from fakescope.inputs import InputFile, Skipped, expand
-from fakescope.media import decode, read_file
+from fakescope.media import LoadedFile, decode, load_bytes, read_file
+from fakescope.media.video import VideoMedia
+from fakescope.provenance.check import ProvenanceChecker
 from fakescope.report.schema import (
     AnalyzerResult,
     ErrorInfo,
@@ -56,8 +58,9 @@ class Scanner:
     def __init__(self, settings: ScanSettings | None = None) -> None:
         self.settings = settings or ScanSettings()
         self.analyzers: list[Analyzer] = registry.create(self.settings.analyzers)
-        self._band = band_for(self.analyzers)
+        self.band = band_for(self.analyzers)
         self._detector: FaceDetector | None = None
+        self.provenance = ProvenanceChecker(self.settings.provenance, self.settings.limits)
         if any(a.needs_faces for a in self.analyzers):
             _ = self.detector  # load now, so no file's timing includes model loading
         self.models = [
@@ -75,9 +78,16 @@ class Scanner:
     def scan(self, path: str | Path, display: str | None = None) -> ScanReport:
         """Scan one file. Never raises for a bad input: the report says what went wrong."""
         display = display if display is not None else str(path)
+        return self._guarded(display, lambda: read_file(Path(path), self.settings.limits))
+
+    def scan_bytes(self, data: bytes, display: str) -> ScanReport:
+        """Scan media held in memory (an upload, a re-encoded copy); ``display`` names it."""
+        return self._guarded(display, lambda: load_bytes(data, Path(display), self.settings.limits))
+
+    def _guarded(self, display: str, load: Callable[[], LoadedFile]) -> ScanReport:
         t_start = time.perf_counter()
         try:
-            return self._scan(Path(path), display, t_start)
+            return self._scan(load, display, t_start)
         except FakescopeError as exc:
             return self._error_report(display, exc.code, str(exc), t_start)
         except Exception as exc:  # a bug must cost one file, not the batch
@@ -94,21 +104,28 @@ class Scanner:
             timing_ms=Timing(total=_ms(t0)), models=self.models,
         )
 
-    def _scan(self, path: Path, display: str, t_start: float) -> ScanReport:
+    def _scan(self, load: Callable[[], LoadedFile], display: str, t_start: float) -> ScanReport:
         s = self.settings
         timing = Timing()
         t0 = time.perf_counter()
-        loaded = read_file(path, s.limits)
+        loaded = load()
         try:
             media = decode(loaded, s.limits)
         except FakescopeError as exc:
             report = self._error_report(display, exc.code, str(exc), t_start, loaded.sha256)
             report.media_type = loaded.media_type
+            # Not decodable yet (video, audio, PDF...) can still carry Content Credentials.
+            report.provenance = self.provenance.check(loaded, None)
             return report
         timing.decode = _ms(t0)
+        if isinstance(media, VideoMedia):
+            from fakescope.video_scan import scan_video
 
+            return scan_video(self, loaded, media, display, t_start, timing)
+
+        image_analyzers = [a for a in self.analyzers if "image" in media_types(a)]
         t0 = time.perf_counter()
-        needs_faces = any(a.needs_faces for a in self.analyzers)
+        needs_faces = any(a.needs_faces for a in image_analyzers)
         faces = self.detector.detect(media.rgb) if needs_faces else []
         timing.faces = _ms(t0)
 
@@ -116,7 +133,7 @@ class Scanner:
         t0 = time.perf_counter()
         results: list[tuple[Analyzer, Evidence]] = []
         analyzer_reports: list[AnalyzerResult] = []
-        for a in self.analyzers:
+        for a in image_analyzers:
             ta = time.perf_counter()
             try:
                 ev = a.analyze(item)
@@ -131,9 +148,12 @@ class Scanner:
                 details=ev.details, time_ms=_ms(ta)))
         timing.analyzers = _ms(t0)
 
-        fused = fuse(results, len(faces), self._band)
+        t0 = time.perf_counter()
+        provenance = self.provenance.check(loaded, media)
+        timing.provenance = _ms(t0)
+        fused = apply_provenance(fuse(results, len(faces), self.band), provenance)
         verdict, reason = fused.verdict, fused.reason
-        if not results and self.analyzers:
+        if not results and image_analyzers:
             verdict, reason = "error", "every analyzer failed: " + "; ".join(
                 r.error.message for r in analyzer_reports if r.error
             )
@@ -164,6 +184,7 @@ class Scanner:
             timing_ms=timing,
             models=self.models,
             notes=list(media.notes),
+            provenance=provenance,
         )
         if s.explain:
             report._visual = Visual(

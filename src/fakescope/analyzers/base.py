@@ -3,6 +3,11 @@
 An analyzer has a ``name``, a ``version``, an optional model ``card`` and one method,
 ``analyze(item) -> Evidence``. It never decodes media and never writes files: it gets
 the decoded media and the faces found once per item, and returns evidence.
+
+An optional ``media_types`` attribute says what it judges (default ``{"image"}``):
+``image`` (still image files), ``frame`` (every sampled frame of a video, as a
+``ScanItem`` too), ``video`` (a whole clip once, as a ``VideoItem``: face tracks, dense
+landmarks, audio).
 """
 
 from __future__ import annotations
@@ -23,6 +28,23 @@ class ScanItem:
     media: Media
     faces: list[Face]
     settings: ScanSettings
+
+
+@dataclass
+class VideoItem:
+    """A whole clip: its face tracks over the sampled frames, the dense landmark series of
+    the most prominent face, and the mono audio track (when there is one)."""
+
+    media: Any  # fakescope.media.video.VideoMedia
+    tracks: list[Any]  # fakescope.faces.tracking.Track
+    series: Any | None  # fakescope.faces.landmark_series.LandmarkSeries
+    audio: np.ndarray | None
+    audio_rate: int
+    settings: ScanSettings
+
+
+def media_types(analyzer: object) -> frozenset[str]:
+    return frozenset(getattr(analyzer, "media_types", ("image",)))
 
 
 @dataclass

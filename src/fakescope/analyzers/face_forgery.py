@@ -12,6 +12,7 @@ from fakescope.models import LoadedModel, load_model
 class FaceForgeryAnalyzer:
     name = "face-forgery"
     needs_faces = True
+    media_types = frozenset({"image", "frame"})
 
     def __init__(self, model_name: str = "face-forgery", threads: int = 0) -> None:
         self._model: LoadedModel = load_model(model_name, threads=threads)
@@ -26,9 +27,17 @@ class FaceForgeryAnalyzer:
         return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
 
     def run(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Raw logits (N,) and manipulation maps (N, h, w) for uint8 aligned crops."""
+        """Raw logits (N,) and manipulation maps (N, h, w) for uint8 aligned crops, with the
+        card's test-time augmentation (a mirrored copy in the same batch)."""
+        n = len(crops)
+        if self.card.tta == "hflip":
+            crops = np.concatenate([crops, crops[:, :, ::-1]])
         logit, cam = self._model.session.run(["logit", "cam"], {"input": self.preprocess(crops)})  # type: ignore[attr-defined]
-        return logit[:, 0], cam[:, 0]
+        logit, cam = logit[:, 0], cam[:, 0]
+        if self.card.tta == "hflip":
+            # Mirror the second map back so both describe the same face positions.
+            return (logit[:n] + logit[n:]) / 2, (cam[:n] + cam[n:, :, ::-1]) / 2
+        return logit, cam
 
     def probability(self, logits: np.ndarray) -> np.ndarray:
         c = self.card.calibration

@@ -18,9 +18,39 @@ def _face_forgery() -> Analyzer:
     return FaceForgeryAnalyzer()
 
 
+def _metadata() -> Analyzer:
+    from fakescope.provenance.metadata import MetadataAnalyzer
+
+    return MetadataAnalyzer()
+
+
+def _blink() -> Analyzer:
+    from fakescope.analyzers.blink import BlinkAnalyzer
+
+    return BlinkAnalyzer()
+
+
+def _motion() -> Analyzer:
+    from fakescope.analyzers.motion import MotionAnalyzer
+
+    return MotionAnalyzer()
+
+
+def _lipsync() -> Analyzer:
+    from fakescope.analyzers.lipsync import LipSyncAnalyzer
+
+    return LipSyncAnalyzer()
+
+
 BUILTIN: dict[str, Callable[[], Analyzer]] = {
     "face-forgery": _face_forgery,
+    "metadata": _metadata,
+    "blink": _blink,
+    "motion": _motion,
+    "lip-sync": _lipsync,
 }
+# Built-in analyzers without a model (and so without a card for `fakescope models`).
+MODEL_FREE = frozenset({"metadata", "blink", "motion", "lip-sync"})
 
 ENTRY_POINT_GROUP = "fakescope.analyzers"
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import io
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from fakescope.config import MediaLimits
 from fakescope.errors import (
@@ -23,6 +25,7 @@ from fakescope.media.sniff import (
     sniff_bytes,
 )
 from fakescope.media.types import ImageMedia, Media
+from fakescope.media.video import VideoMedia
 
 __all__ = [
     "ImageMedia",
@@ -30,6 +33,7 @@ __all__ = [
     "Media",
     "MediaType",
     "decode",
+    "load_bytes",
     "looks_like_media",
     "read_file",
 ]
@@ -38,14 +42,28 @@ __all__ = [
 @dataclass
 class LoadedFile:
     path: Path
-    data: bytes
+    data: bytes | None  # in memory: images and uploads; None: a video/audio file streamed from disk
     sha256: str
     media_type: MediaType | None
     format: str | None
+    head: bytes = b""  # the first bytes, for sniffing and error messages
+    size: int = 0
+
+    @property
+    def source(self) -> bytes | Path:
+        """What decoders open: the bytes when held, else the file."""
+        return self.data if self.data is not None else self.path
+
+    def open(self) -> BinaryIO:
+        return io.BytesIO(self.data) if self.data is not None else open(self.path, "rb")
 
 
 def read_file(path: Path, limits: MediaLimits) -> LoadedFile:
-    """Read a file (bounded by ``limits.max_bytes``), hash it and identify its content."""
+    """Read a file (bounded by the limits), hash it and identify its content.
+
+    Images are read into memory (bounded by ``limits.max_bytes``); video and audio files are
+    only hashed here, in chunks, and later decoded straight from disk.
+    """
     try:
         st = path.stat()
     except FileNotFoundError as exc:
@@ -56,6 +74,24 @@ def read_file(path: Path, limits: MediaLimits) -> LoadedFile:
         raise UnsupportedMediaError(f"{path} is a folder")
     if st.st_size == 0:
         raise EmptyFileError("file is empty (0 bytes)")
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(HEADER_BYTES)
+            sniffed = sniff_bytes(head)
+            if sniffed is not None and sniffed.media_type in ("video", "audio"):
+                if st.st_size > limits.max_stream_bytes:
+                    raise MediaLimitError(
+                        f"file is {st.st_size / 2**30:.1f} GiB; the limit for video and audio is "
+                        f"{limits.max_stream_bytes / 2**30:.0f} GiB"
+                    )
+                digest = hashlib.sha256(head)
+                for chunk in iter(lambda: fh.read(1 << 20), b""):
+                    digest.update(chunk)
+                return LoadedFile(path=path, data=None, sha256=digest.hexdigest(),
+                                  media_type=sniffed.media_type, format=sniffed.format, head=head,
+                                  size=st.st_size)
+    except OSError as exc:
+        raise InputNotFoundError(f"cannot read {path}: {exc.strerror or exc}") from exc
     if st.st_size > limits.max_bytes:
         raise MediaLimitError(
             f"file is {st.st_size / 2**20:.1f} MiB; the limit is {limits.max_bytes / 2**20:.0f} MiB"
@@ -64,27 +100,44 @@ def read_file(path: Path, limits: MediaLimits) -> LoadedFile:
         data = path.read_bytes()
     except OSError as exc:
         raise InputNotFoundError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    return load_bytes(data, path, limits)
+
+
+def load_bytes(data: bytes, name: Path, limits: MediaLimits) -> LoadedFile:
+    """Bytes already in memory (an upload, a re-encoded copy); ``name`` is only a label."""
+    if not data:
+        raise EmptyFileError("file is empty (0 bytes)")
+    if len(data) > limits.max_bytes:
+        raise MediaLimitError(
+            f"file is {len(data) / 2**20:.1f} MiB; the limit is {limits.max_bytes / 2**20:.0f} MiB"
+        )
     sniffed = sniff_bytes(data[:HEADER_BYTES])
     return LoadedFile(
-        path=path,
+        path=name,
         data=data,
         sha256=hashlib.sha256(data).hexdigest(),
         media_type=sniffed.media_type if sniffed else None,
         format=sniffed.format if sniffed else None,
+        head=data[:HEADER_BYTES],
+        size=len(data),
     )
 
 
-def decode(loaded: LoadedFile, limits: MediaLimits) -> Media:
+def decode(loaded: LoadedFile, limits: MediaLimits) -> Media | VideoMedia:
     """Decode a loaded file according to its content (not its name)."""
     if loaded.media_type is None:
         claimed = media_type_from_name(loaded.path)
-        what = describe_unknown(loaded.data[:HEADER_BYTES])
+        what = describe_unknown(loaded.head)
         if claimed:
             raise UnsupportedMediaError(
                 f"named like {claimed} ({loaded.path.suffix}) but {what}"
             )
         raise UnsupportedMediaError(f"not a supported media file: {what}")
-    if loaded.media_type != "image" or loaded.format == "heif":
+    if loaded.media_type == "video":
+        from fakescope.media.video import probe_video
+
+        return probe_video(loaded.source, loaded.format or "video", limits)
+    if loaded.media_type != "image" or loaded.format == "heif" or loaded.data is None:
         raise UnsupportedMediaError(
             f"{loaded.format} {loaded.media_type} files are not supported yet"
         )

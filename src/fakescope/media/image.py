@@ -19,6 +19,7 @@ from fakescope.errors import (
     TruncatedFileError,
     UnsupportedMediaError,
 )
+from fakescope.media.metadata import read_metadata
 from fakescope.media.types import ImageMedia
 
 _PILLOW_FORMATS = {"JPEG": "jpeg", "PNG": "png", "WEBP": "webp", "BMP": "bmp", "DIB": "bmp",
@@ -77,6 +78,7 @@ def decode_image(data: bytes, limits: MediaLimits) -> ImageMedia:
             raise CorruptMediaError(f"image data cannot be decoded ({exc})") from exc
 
         source_mode = im.mode
+        metadata = read_metadata(im)
         orientation = _orientation(im)
         try:
             oriented = ImageOps.exif_transpose(im)
@@ -92,7 +94,7 @@ def decode_image(data: bytes, limits: MediaLimits) -> ImageMedia:
             msg = " ".join(str(w.message).split())
             if msg not in notes:
                 notes.append(msg)
-    return ImageMedia(rgb=rgb, format=fmt, source_mode=source_mode, notes=notes)
+    return ImageMedia(rgb=rgb, format=fmt, source_mode=source_mode, notes=notes, metadata=metadata)
 
 
 def _orientation(im: Image.Image) -> int | None:

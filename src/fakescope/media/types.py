@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from fakescope.media.metadata import ImageMetadata
 from fakescope.media.sniff import MediaType
 
 
@@ -18,6 +19,7 @@ class ImageMedia:
     source_mode: str  # Pillow mode before conversion (CMYK, I;16, RGBA, ...)
     notes: list[str] = field(default_factory=list)
     media_type: MediaType = "image"
+    metadata: ImageMetadata | None = None  # EXIF, XMP, IPTC, text, JPEG tables (raw facts)
 
     @property
     def width(self) -> int:

@@ -66,6 +66,9 @@ class ModelCard(BaseModel):
     input: InputSpec
     outputs: dict[str, str]
     calibration: Calibration = Field(default_factory=Calibration)
+    tta: Literal["none", "hflip"] = Field(
+        "none", description="test-time augmentation: hflip averages the logits of the crop and "
+        "its mirror image (calibration is fitted on the averaged logit)")
     threshold: float = Field(0.5, ge=0, le=1, description="probability at or above which: fake")
     inconclusive_band: tuple[float, float] = Field(
         (0.35, 0.65), description="probabilities inside this band are reported inconclusive"

@@ -11,7 +11,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
-SCHEMA_VERSION = "1.0"
+from fakescope.provenance.models import Provenance
+
+SCHEMA_VERSION = "1.2"
 
 Verdict = Literal["fake", "real", "inconclusive", "no_face", "error"]
 MediaTypeName = Literal["image", "video", "audio"]
@@ -52,6 +54,7 @@ class Timing(BaseModel):
     decode: float = 0.0
     faces: float = 0.0
     analyzers: float = 0.0
+    provenance: float = 0.0
     total: float = 0.0
 
 
@@ -68,6 +71,39 @@ class MediaInfo(BaseModel):
     width: int
     height: int
     source_mode: str | None = None
+
+
+class VideoInfo(BaseModel):
+    duration_s: float
+    fps: float = Field(description="nominal frame rate")
+    codec: str
+    rotation: int = Field(0, description="display rotation applied to frames, degrees")
+    has_audio: bool
+    sampling: str = Field(description="how frames were chosen, e.g. '32 evenly spaced' or '5 fps'")
+    frames_analysed: int
+    landmark_frames: int = Field(0, description="frames followed densely for blink/motion/lip-sync")
+
+
+class TimelinePoint(BaseModel):
+    time_s: float
+    frame: int = Field(description="index among the analysed frames")
+    faces: int
+    track_scores: dict[str, float | None] = Field(
+        default_factory=dict, description="face-forgery probability per track id in this frame")
+    score: float | None = Field(None, description="the frame's score: max over its faces")
+
+
+class TrackResult(BaseModel):
+    id: int
+    frames: int = Field(description="sampled frames the person appears in")
+    first_s: float
+    last_s: float
+    score: float | None = Field(None, description="fused manipulation probability of this person")
+    frame_score: float | None = Field(
+        None, description="robust aggregate of the per-frame face-forgery scores")
+    evidence: dict[str, float | None] = Field(
+        default_factory=dict, description="temporal analyzers' scores for this track")
+    box: tuple[float, float, float, float] = Field(description="box in the track's most suspicious frame")
 
 
 class ScanReport(BaseModel):
@@ -91,6 +127,13 @@ class ScanReport(BaseModel):
     timing_ms: Timing = Field(default_factory=Timing)
     models: list[ModelRef] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
+    provenance: Provenance | None = Field(
+        None, description="Content Credentials, watermark and registry (schema 1.1); null only "
+        "when the file could not be read",
+    )
+    video: VideoInfo | None = Field(None, description="video files only (schema 1.2)")
+    timeline: list[TimelinePoint] = Field(default_factory=list, description="video: per analysed frame")
+    tracks: list[TrackResult] = Field(default_factory=list, description="video: one per person")
 
     # In-memory only (never serialised): pixels and heatmaps for the HTML report.
     _visual: Any = PrivateAttr(default=None)

@@ -35,13 +35,24 @@ def random_degrade(img: np.ndarray, rng: np.random.Generator, strength: float = 
         out = np.clip(f, 0, 255).astype(np.uint8)
     if rng.random() < 0.25 * strength:
         out = rescale(out, rng.uniform(0.4, 0.9))
-    if rng.random() < 0.1 * strength:
+    r = rng.random()
+    if r < 0.1 * strength:
         out = cv2.GaussianBlur(out, (0, 0), rng.uniform(0.4, 1.4))
+    elif r < 0.25 * strength:
+        # Sharpened as phones and editors do: on both classes, so that sharpness alone is
+        # never evidence (self-blended fakes are sometimes sharpened inside the face only).
+        blur = cv2.GaussianBlur(out, (0, 0), rng.uniform(0.8, 2.0))
+        out = cv2.addWeighted(out, 1.0 + (amount := rng.uniform(0.3, 1.0)), blur, -amount, 0)
     if rng.random() < 0.1 * strength:
         noise = rng.normal(0, rng.uniform(2, 8), out.shape).astype(np.float32)
         out = np.clip(out.astype(np.float32) + noise, 0, 255).astype(np.uint8)
+    if rng.random() < 0.1 * strength:  # display gamma of a screenshot or re-export
+        g = rng.uniform(0.8, 1.25)
+        out = (255.0 * (out.astype(np.float32) / 255.0) ** g + 0.5).astype(np.uint8)
     if rng.random() < 0.4 * strength:
         out = jpeg(out, int(rng.integers(50, 96)))
+        if rng.random() < 0.3:  # re-shared: a second, different compression
+            out = jpeg(out, int(rng.integers(60, 96)))
     return out
 
 

@@ -60,6 +60,7 @@ def export_face_forgery(model: torch.nn.Module, cfg: TrainConfig, calibration: t
             "logit": "[N,1] raw manipulation logit (calibrate with `calibration`)",
             "cam": "[N,1,7,7] manipulation map (class activation map = Grad-CAM of this head)",
         },
+        tta=cfg.tta,
         calibration=Calibration(
             a=calibration[0], b=calibration[1],
             fitted_on=f"{cfg.data_dir.name}: {cfg.val_fraction:.0%} of source groups held out",
@@ -74,6 +75,8 @@ def export_face_forgery(model: torch.nn.Module, cfg: TrainConfig, calibration: t
             f"fakescope train face-forgery --data {cfg.data_dir} --epochs {cfg.epochs} "
             f"--sbi-share {cfg.sbi_share}" + ("" if cfg.use_sbi else " --no-sbi")
             + ("" if cfg.use_dataset_fakes else " --no-dataset-fakes")
+            + ("" if cfg.pair_batches else " --no-pair-batches")
+            + (f" --input-size {cfg.input_size}" if cfg.input_size else "")
         ),
         starting_weights=StartingWeights(
             name="MobileNetV2 ImageNet (torchvision mobilenet_v2-b0353104)",
@@ -83,13 +86,13 @@ def export_face_forgery(model: torch.nn.Module, cfg: TrainConfig, calibration: t
         license="Apache-2.0 code; weights trained on DFDC crops: research, non-commercial",
         metrics=[
             Metric(dataset=f"{cfg.data_dir.name} held-out groups", name="auc",
-                   value=float(summary["val_auc"]), command=summary.get("command", "train"),
+                   value=round(float(summary["val_auc"]), 4), command="the training command",
                    measured=today),
         ],
         limitations=[
             "Judges aligned faces only; whole-image synthesis is another analyzer's job.",
             "Trained on DFDC face swaps and self-blended images; other manipulations may score lower.",
-            "Heavy compression or tiny faces (< 64 px between the eyes ~ 25 px) weaken the evidence.",
+            "Heavy compression or tiny faces (eyes fewer than ~25 px apart) weaken the evidence.",
         ],
         created=today,
     )

@@ -12,6 +12,7 @@ import logging
 import math
 import time
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
@@ -50,6 +51,8 @@ class TrainConfig(BaseModel):
     epoch_size: int | None = Field(None, description="samples per epoch (default 2 x real faces)")
     val_fraction: float = 0.08
     augment: bool = True
+    pair_batches: bool = Field(True, description="put each real next to a fake of the same source")
+    tta: Literal["none", "hflip"] = "hflip"
     seed: int = 0
     threads: int = 2
     workers: int = 1
@@ -130,19 +133,94 @@ def epoch_plan(data: PreparedFaces, cfg: TrainConfig, rng: np.random.Generator) 
         rows.append(np.stack([rng.choice(with_mesh, n_sbi, replace=n_sbi > len(with_mesh)),
                               np.full(n_sbi, KIND_SBI)], 1))
     plan = np.concatenate(rows)
+    if cfg.pair_batches:
+        return _paired(plan, data, rng)
     return plan[rng.permutation(len(plan))]
 
 
+def _paired(plan: np.ndarray, data: PreparedFaces, rng: np.random.Generator) -> np.ndarray:
+    """Order the plan so each real face sits next to a fake of the same source (its own
+    self-blend or a swap made from the same video): a batch then contrasts manipulation
+    against the very face it came from, not one identity against another."""
+    reals = plan[plan[:, 1] == KIND_REAL]
+    fakes = plan[plan[:, 1] != KIND_REAL]
+    by_group: dict[str, list[int]] = {}
+    for j, (idx, kind) in enumerate(fakes):
+        key = data.groups[idx] if kind == KIND_FAKE else f"sbi:{idx}"
+        by_group.setdefault(str(key), []).append(j)
+    used = np.zeros(len(fakes), bool)
+    pairs: list[tuple[int, int]] = []
+    for r, (idx, _) in enumerate(reals):
+        for key in (f"sbi:{idx}", str(data.groups[idx])):
+            cands = [j for j in by_group.get(key, []) if not used[j]]
+            if cands:
+                j = cands[int(rng.integers(len(cands)))]
+                used[j] = True
+                pairs.append((r, j))
+                break
+        else:
+            pairs.append((r, -1))
+    leftover = list(np.where(~used)[0])
+    rng.shuffle(leftover)
+    units: list[np.ndarray] = []
+    for r, j in pairs:
+        if j < 0 and leftover:
+            j = leftover.pop()
+        units.append(np.stack([reals[r], fakes[j]]) if j >= 0 else reals[r][None])
+    units += [fakes[j][None] for j in leftover]
+    order = rng.permutation(len(units))
+    return np.concatenate([units[k] for k in order])
+
+
 @torch.no_grad()
-def predict_logits(model: nn.Module, crops: np.ndarray, batch: int = 64) -> np.ndarray:
+def predict_logits(model: nn.Module, crops: np.ndarray, batch: int = 64,
+                   tta: str = "none") -> np.ndarray:
+    """Logits as the runtime computes them (``tta`` as in the model card)."""
     model.eval()
     out = []
     for i in range(0, len(crops), batch):
-        x = torch.from_numpy(to_input(crops[i : i + batch])).contiguous(
-            memory_format=torch.channels_last
-        )
-        out.append(model(x)[0].squeeze(1).numpy())
+        views = [crops[i : i + batch]]
+        if tta == "hflip":
+            views.append(np.ascontiguousarray(views[0][:, :, ::-1]))
+        logits = [
+            model(torch.from_numpy(to_input(v)).contiguous(memory_format=torch.channels_last))[0]
+            .squeeze(1).numpy()
+            for v in views
+        ]
+        out.append(np.mean(logits, axis=0))
     return np.concatenate(out) if out else np.zeros(0, np.float32)
+
+
+def recalibrate(card_dir: Path, data_dir: Path, cache_dir: Path, val_fraction: float = 0.08,
+                seed: int = 0) -> tuple[float, float]:
+    """Refit a shipped model's Platt scaling on its training split's held-out groups, through
+    the runtime analyzer (so the card's test-time augmentation is included)."""
+    import os
+
+    from fakescope.analyzers.face_forgery import FaceForgeryAnalyzer
+    from fakescope.models import MODELS_ENV, card_path, load_card
+
+    old = os.environ.get(MODELS_ENV)
+    os.environ[MODELS_ENV] = str(card_dir)
+    try:
+        analyzer = FaceForgeryAnalyzer()
+    finally:
+        if old is None:
+            os.environ.pop(MODELS_ENV, None)
+        else:
+            os.environ[MODELS_ENV] = old
+    spec = analyzer.card.input
+    data = prepare(data_dir, 224, spec.margin, cache_dir)
+    if spec.size != 224:
+        data = resize_crops(data, spec.size)
+    val = data.subset(np.where(split_groups(data.groups, val_fraction, seed) & data.found)[0])
+    logits = np.concatenate([analyzer.run(val.crops[i : i + 64])[0]
+                             for i in range(0, len(val.crops), 64)])
+    a, b = fit_platt(logits, val.labels)
+    card = load_card(analyzer.card.name, card_dir)
+    card.calibration.a, card.calibration.b = a, b
+    card.save(card_path(card.name, card_dir))
+    return a, b
 
 
 def train(cfg: TrainConfig) -> Path:
@@ -224,7 +302,7 @@ def train(cfg: TrainConfig) -> Path:
             break
 
     model.load_state_dict(torch.load(cfg.out_dir / "best.pt", weights_only=True))
-    val_logits = predict_logits(model, val_set.crops[val_ok])
+    val_logits = predict_logits(model, val_set.crops[val_ok], tta=cfg.tta)
     a, b = fit_platt(val_logits, val_set.labels[val_ok])
     p_val = sigmoid(a * val_logits + b)
     tpr, fpr, acc = rates_at(val_set.labels[val_ok], p_val, 0.5)

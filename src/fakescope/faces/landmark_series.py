@@ -1,0 +1,148 @@
+"""Dense FaceMesh landmarks over a stretch of video, for the temporal analyzers.
+
+FaceMesh runs in its video mode (it tracks the face from frame to frame and only
+re-detects when it loses it), which is several times cheaper than detecting every frame.
+The series follows the most prominent face; other faces are judged on the sampled frames.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from fakescope.faces.detector import _import_mediapipe, _quiet_stderr
+
+# Eye contour points per eye (p1..p6 of the eye-aspect-ratio of Soukupová & Čech 2016).
+RIGHT_EYE = (33, 160, 158, 133, 153, 144)
+LEFT_EYE = (362, 385, 387, 263, 373, 380)
+INNER_LIP_TOP, INNER_LIP_BOTTOM = 13, 14
+MOUTH_CORNERS = (61, 291)
+
+
+@dataclass
+class LandmarkSeries:
+    times: np.ndarray  # (T,) seconds
+    mesh: np.ndarray  # (T, 478, 2) pixels; NaN where no face was found
+    fps: float
+
+    @property
+    def found(self) -> np.ndarray:
+        return ~np.isnan(self.mesh[:, 0, 0])
+
+    @property
+    def duration_s(self) -> float:
+        return float(self.times[-1] - self.times[0]) if len(self.times) > 1 else 0.0
+
+    def eye_aspect_ratio(self) -> np.ndarray:
+        """Mean EAR of both eyes per frame: ~0.25-0.35 open, below ~0.15 closed."""
+        def ear(idx: tuple[int, ...]) -> np.ndarray:
+            p = self.mesh[:, list(idx)]
+            v = np.linalg.norm(p[:, 1] - p[:, 5], axis=-1) + np.linalg.norm(p[:, 2] - p[:, 4], axis=-1)
+            h = np.linalg.norm(p[:, 0] - p[:, 3], axis=-1)
+            return v / (2.0 * np.maximum(h, 1e-6))
+        return (ear(RIGHT_EYE) + ear(LEFT_EYE)) / 2.0
+
+    def interocular(self) -> np.ndarray:
+        return np.linalg.norm(self.mesh[:, 468] - self.mesh[:, 473], axis=-1)
+
+    def mouth_opening(self) -> np.ndarray:
+        """Inner-lip gap relative to the eye distance (scale- and distance-free)."""
+        gap = np.linalg.norm(self.mesh[:, INNER_LIP_TOP] - self.mesh[:, INNER_LIP_BOTTOM], axis=-1)
+        return gap / np.maximum(self.interocular(), 1e-6)
+
+
+class DenseLandmarker:
+    """A FaceMesh instance in tracking mode; make one per video (it keeps state)."""
+
+    def __init__(self) -> None:
+        mp = _import_mediapipe()
+        with _quiet_stderr():
+            self._mesh = mp.solutions.face_mesh.FaceMesh(
+                static_image_mode=False, max_num_faces=1, refine_landmarks=True,
+                min_detection_confidence=0.5, min_tracking_confidence=0.5,
+            )
+            # Graph threads start here and log asynchronously: start them while quiet.
+            self._mesh.process(np.zeros((64, 64, 3), np.uint8))
+            time.sleep(0.05)
+        self._quiet_calls = 2
+
+    def __call__(self, rgb: np.ndarray) -> np.ndarray | None:
+        if self._quiet_calls:
+            # TFLite start-up chatter comes from graph threads that outlive the call by a
+            # moment: stay quiet a little longer, only until the first faces are meshed.
+            with _quiet_stderr():
+                res = self._mesh.process(rgb)
+                if res.multi_face_landmarks:
+                    self._quiet_calls -= 1
+                    time.sleep(0.05 if self._quiet_calls == 1 else 0.0)
+        else:
+            res = self._mesh.process(rgb)
+        if not res.multi_face_landmarks:
+            return None
+        h, w = rgb.shape[:2]
+        lm = res.multi_face_landmarks[0].landmark
+        return np.array([[p.x * w, p.y * h] for p in lm], dtype=np.float32)
+
+    def close(self) -> None:
+        self._mesh.close()
+
+
+WINDOW_SCALE = 2.2  # the face box grows this much into the window FaceMesh sees
+WINDOW_SIDE = 256
+
+
+def track_box_at(track) -> Callable[[float], np.ndarray | None]:  # type: ignore[no-untyped-def]
+    """Where a track's face is at any time: its sampled boxes, linearly interpolated."""
+    ts = np.array([p.time_s for p in track.points])
+    boxes = np.stack([p.face.box for p in track.points])
+
+    def at(t: float) -> np.ndarray | None:
+        if len(ts) == 0:
+            return None
+        return np.array([np.interp(t, ts, boxes[:, k]) for k in range(4)])
+
+    return at
+
+
+def collect(frames, fps: float,  # type: ignore[no-untyped-def]
+            box_at: Callable[[float], np.ndarray | None] | None = None) -> LandmarkSeries:
+    """Landmarks for every ``Frame`` of an iterable already spaced at ``fps``.
+
+    With ``box_at`` FaceMesh looks at a square window around that face (a small face in a
+    wide frame is beyond its short-range detector, and a window is cheaper); landmarks are
+    mapped back to frame pixels.
+    """
+    marker = DenseLandmarker()
+    times, meshes = [], []
+    empty = np.full((478, 2), np.nan, np.float32)
+    try:
+        for fr in frames:
+            times.append(fr.time_s)
+            box = box_at(fr.time_s) if box_at is not None else None
+            if box is None:
+                m = marker(fr.rgb)
+            else:
+                window, m_img2win = _window(fr.rgb, box)
+                m = marker(window)
+                if m is not None:
+                    inv = cv2.invertAffineTransform(m_img2win)
+                    m = (m @ inv[:, :2].T + inv[:, 2]).astype(np.float32)
+            meshes.append(m if m is not None and len(m) == 478 else empty)
+    finally:
+        marker.close()
+    mesh = np.stack(meshes) if meshes else np.zeros((0, 478, 2), np.float32)
+    return LandmarkSeries(times=np.array(times, np.float64), mesh=mesh, fps=fps)
+
+
+def _window(rgb: np.ndarray, box: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    side = WINDOW_SCALE * max(box[2] - box[0], box[3] - box[1], 8.0)
+    f = WINDOW_SIDE / side
+    m = np.array([[f, 0, WINDOW_SIDE / 2 - f * cx], [0, f, WINDOW_SIDE / 2 - f * cy]], np.float64)
+    win = cv2.warpAffine(rgb, m, (WINDOW_SIDE, WINDOW_SIDE), flags=cv2.INTER_AREA if f < 1 else
+                         cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    return win, m

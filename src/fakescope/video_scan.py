@@ -1,0 +1,305 @@
+"""The video branch of the pipeline: sampled frames -> faces -> tracks -> per-frame and
+temporal evidence -> one fused score per person and per clip.
+
+Frames stream through one at a time; only small aligned face crops (for tracks) and a
+few downscaled "most suspicious" frames (for the HTML report) are kept, so memory does
+not grow with the length of the clip.
+
+Aggregation (documented in docs/architecture.md):
+- a track's frame score is the mean face-forgery logit over its frames after dropping
+  the highest and lowest 10 % (robust to a few outlier frames), turned back into a
+  probability;
+- temporal analyzers (blink, motion, lip-sync) speak for the most prominent track: each
+  adds ``TEMPORAL_WEIGHT`` x its logit (a score of 0.5, no opinion, adds nothing);
+- whole-frame analyzers (synthesis) contribute their mean over frames;
+- the clip's score is the maximum over tracks and whole-frame evidence.
+"""
+
+from __future__ import annotations
+
+import heapq
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import cv2
+import numpy as np
+
+from fakescope import __version__
+from fakescope.analyzers.base import Analyzer, Evidence, FaceHeatmap, ScanItem, VideoItem, media_types
+from fakescope.errors import FakescopeError
+from fakescope.evaluation.calibration import sigmoid
+from fakescope.faces.tracking import Track, Tracker
+from fakescope.fusion import Fused, apply_provenance, verdict_for
+from fakescope.media import LoadedFile
+from fakescope.media.types import ImageMedia
+from fakescope.media.video import VideoMedia
+from fakescope.report.schema import (
+    AnalyzerResult,
+    ErrorInfo,
+    MediaInfo,
+    ScanReport,
+    TimelinePoint,
+    Timing,
+    TrackResult,
+    VideoInfo,
+)
+
+if TYPE_CHECKING:
+    from fakescope.pipeline import Scanner
+
+TEMPORAL_WEIGHT = 0.5
+TOP_FRAMES = 4
+THUMB_SIDE = 720
+AUDIO_RATE = 16000
+
+
+@dataclass(order=True)
+class SuspiciousFrame:
+    score: float
+    frame: int
+    time_s: float = field(compare=False)
+    rgb: np.ndarray = field(compare=False, repr=False)
+    heatmaps: list[FaceHeatmap] = field(compare=False, default_factory=list)
+    boxes: list[tuple[np.ndarray, float | None]] = field(compare=False, default_factory=list)
+
+
+@dataclass
+class VideoVisual:
+    """What the HTML report draws for a video."""
+
+    frames: list[SuspiciousFrame]
+
+
+def _ms(t0: float) -> float:
+    return round((time.perf_counter() - t0) * 1000.0, 2)
+
+
+def _logit(p: float) -> float:
+    p = min(max(p, 1e-6), 1 - 1e-6)
+    return float(np.log(p / (1 - p)))
+
+
+def robust_track_score(scores: list[float]) -> float | None:
+    """Trimmed mean (10 % each side) of the frame logits, as a probability."""
+    vals = sorted(_logit(s) for s in scores if s is not None)
+    if not vals:
+        return None
+    k = int(len(vals) * 0.1)
+    core = vals[k : len(vals) - k] if len(vals) - 2 * k > 0 else vals
+    return float(sigmoid(float(np.mean(core))))
+
+
+def _thumb(rgb: np.ndarray) -> tuple[np.ndarray, float]:
+    h, w = rgb.shape[:2]
+    f = min(1.0, THUMB_SIDE / max(h, w))
+    if f < 1.0:
+        rgb = cv2.resize(rgb, (round(w * f), round(h * f)), interpolation=cv2.INTER_AREA)
+    return rgb, f
+
+
+def scan_video(scanner: Scanner, loaded: LoadedFile, media: VideoMedia, display: str,
+               t_start: float, timing: Timing) -> ScanReport:
+    s = scanner.settings
+    vs = s.video
+    frame_analyzers = [a for a in scanner.analyzers if "frame" in media_types(a)]
+    clip_analyzers = [a for a in scanner.analyzers if "video" in media_types(a)]
+    needs_faces = any(a.needs_faces for a in frame_analyzers + clip_analyzers)
+    errors: dict[str, ErrorInfo] = {}
+    spent: dict[str, float] = {}
+
+    if vs.fps:
+        frames = media.frames_every(vs.fps)
+        sampling = f"{vs.fps:g} fps"
+    else:
+        frames = media.frames_at(media.sample_times(vs.frames))
+        sampling = f"{vs.frames} evenly spaced"
+
+    tracker = Tracker()
+    timeline: list[TimelinePoint] = []
+    whole_frame: dict[str, list[float]] = {}
+    top: list[SuspiciousFrame] = []
+    n = 0
+    t_faces = t_an = 0.0
+    for n, fr in enumerate(frames):
+        t0 = time.perf_counter()
+        faces = scanner.detector.detect(fr.rgb) if needs_faces else []
+        tracks = tracker.add(n, fr.time_s, fr.rgb, faces)
+        t_faces += time.perf_counter() - t0
+        t0 = time.perf_counter()
+        item = ScanItem(media=ImageMedia(rgb=fr.rgb, format="frame", source_mode="RGB"),
+                        faces=faces, settings=s)
+        per_face: list[list[float]] = [[] for _ in faces]
+        heatmaps: list[FaceHeatmap] = []
+        for a in frame_analyzers:
+            if a.name in errors:
+                continue
+            ta = time.perf_counter()
+            try:
+                ev = a.analyze(item)
+            except FakescopeError as exc:
+                errors[a.name] = ErrorInfo(code=exc.code, message=str(exc))
+                continue
+            finally:
+                spent[a.name] = spent.get(a.name, 0.0) + (time.perf_counter() - ta) * 1000
+            if a.needs_faces and ev.face_scores:
+                for i, sc in enumerate(ev.face_scores):
+                    if sc is not None and i < len(per_face):
+                        per_face[i].append(sc)
+                heatmaps += ev.heatmaps
+            elif not a.needs_faces and ev.score is not None:
+                whole_frame.setdefault(a.name, []).append(ev.score)
+        t_an += time.perf_counter() - t0
+        face_scores = [float(np.mean(v)) if v else None for v in per_face]
+        for track, sc in zip(tracks, face_scores, strict=True):
+            track.last.score = sc
+        scored = [x for x in face_scores if x is not None]
+        frame_score = max(scored) if scored else None
+        timeline.append(TimelinePoint(
+            time_s=round(fr.time_s, 3), frame=n, faces=len(faces), score=frame_score,
+            track_scores={str(t.id): (round(x, 4) if x is not None else None)
+                          for t, x in zip(tracks, face_scores, strict=True)},
+        ))
+        if frame_score is not None and s.explain:
+            entry = SuspiciousFrame(frame_score, n, fr.time_s, np.empty(0), heatmaps,
+                                    [(f.box, x) for f, x in zip(faces, face_scores, strict=True)])
+            if len(top) < TOP_FRAMES or entry > top[0]:
+                entry.rgb = fr.rgb  # only now worth keeping; downscaled below
+                heapq.heappush(top, entry) if len(top) < TOP_FRAMES else heapq.heapreplace(top, entry)
+        _thin(tracker.tracks, vs.max_track_points)
+    frames_analysed = n + 1 if timeline else 0
+    timing.faces = round(t_faces * 1000, 2)
+
+    # Dense landmarks and audio for the temporal analyzers, over the start of the clip.
+    series, audio = None, None
+    t0 = time.perf_counter()
+    if clip_analyzers and tracker.tracks:
+        from fakescope.faces.landmark_series import collect, track_box_at
+
+        main = max(tracker.tracks, key=lambda t: len(t.points))
+        end = min(media.info.duration_s or vs.dense_window_s, vs.dense_window_s)
+        series = collect(media.frames_every(vs.dense_fps, 0.0, end), vs.dense_fps,
+                         box_at=track_box_at(main))
+        if media.info.has_audio:
+            try:
+                audio = media.audio(AUDIO_RATE, max_seconds=end + 1.0)
+            except FakescopeError as exc:
+                media.notes.append(f"audio not analysed: {exc}")
+    timing.faces += _ms(t0)
+    t0 = time.perf_counter()
+    clip_results: list[tuple[Analyzer, Evidence]] = []
+    if clip_analyzers and tracker.tracks:
+        vitem = VideoItem(media=media, tracks=tracker.tracks, series=series, audio=audio,
+                          audio_rate=AUDIO_RATE, settings=s)
+        for a in clip_analyzers:
+            ta = time.perf_counter()
+            try:
+                clip_results.append((a, a.analyze(vitem)))
+            except FakescopeError as exc:
+                errors[a.name] = ErrorInfo(code=exc.code, message=str(exc))
+            spent[a.name] = _ms(ta)
+    timing.analyzers = round(t_an * 1000, 2) + _ms(t0)
+
+    tracks_out, fused = _fuse_video(tracker.tracks, clip_results, whole_frame, scanner)
+    t0 = time.perf_counter()
+    provenance = scanner.provenance.check(loaded, None)
+    timing.provenance = _ms(t0)
+    fused = apply_provenance(fused, provenance)
+
+    analyzer_reports = []
+    for a in frame_analyzers + clip_analyzers:
+        ev = next((e for x, e in clip_results if x is a), None)
+        if a.name in errors:
+            analyzer_reports.append(AnalyzerResult(name=a.name, version=a.version, error=errors[a.name],
+                                                   time_ms=round(spent.get(a.name, 0.0), 2)))
+        elif ev is not None:
+            analyzer_reports.append(AnalyzerResult(name=a.name, version=a.version, score=ev.score,
+                                                   details=ev.details, time_ms=round(spent[a.name], 2)))
+        else:
+            vals = whole_frame.get(a.name)
+            score = float(np.mean(vals)) if vals else (
+                max((t.score for t in tracks_out if t.frame_score is not None), default=None)
+                if a.needs_faces else None)
+            analyzer_reports.append(AnalyzerResult(
+                name=a.name, version=a.version,
+                score=round(score, 4) if score is not None else None,
+                details={"frames": frames_analysed, "aggregation": (
+                    "mean over frames" if not a.needs_faces else
+                    "per track: trimmed mean of frame logits; clip: max over tracks")},
+                time_ms=round(spent.get(a.name, 0.0), 2)))
+    verdict = fused.verdict
+    if frames_analysed == 0:
+        verdict, fused = "error", Fused("error", None, [], "no frame could be decoded")
+    timing.total = _ms(t_start)
+    report = ScanReport(
+        fakescope_version=__version__, file=display, sha256=loaded.sha256, media_type="video",
+        verdict=verdict,  # type: ignore[arg-type]
+        score=fused.score if verdict not in ("no_face", "error") else None,
+        reason=fused.reason,
+        error=ErrorInfo(code="no_frames", message=fused.reason) if verdict == "error" else None,
+        media=MediaInfo(format=media.format, width=media.width, height=media.height),
+        analyzers=analyzer_reports, timing_ms=timing, models=scanner.models,
+        notes=list(media.notes), provenance=provenance,
+        video=VideoInfo(
+            duration_s=round(media.info.duration_s, 3), fps=round(media.info.fps, 3),
+            codec=media.info.codec, rotation=media.info.rotation, has_audio=media.info.has_audio,
+            sampling=sampling, frames_analysed=frames_analysed,
+            landmark_frames=int(series.found.sum()) if series is not None else 0,
+        ),
+        timeline=timeline, tracks=tracks_out,
+    )
+    if s.explain:
+        shots = []
+        for sf in sorted(top, reverse=True):
+            rgb, f = _thumb(sf.rgb)
+            sf.rgb = rgb
+            sf.heatmaps = [FaceHeatmap(h.face_index, h.heat, h.crop_size,
+                                       np.hstack([h.image_to_crop[:, :2] / f, h.image_to_crop[:, 2:]]))
+                           for h in sf.heatmaps]
+            sf.boxes = [(b * f, x) for b, x in sf.boxes]
+            shots.append(sf)
+        report._visual = VideoVisual(frames=shots)
+    return report
+
+
+def _thin(tracks: list[Track], cap: int) -> None:
+    """Keep memory bounded in dense mode: halve a track's stored points when it overflows."""
+    for t in tracks:
+        if len(t.points) > cap:
+            t.points = t.points[::2]
+
+
+def _fuse_video(tracks: list[Track], clip_results: list[tuple[Analyzer, Evidence]],
+                whole_frame: dict[str, list[float]], scanner: Scanner) -> tuple[list[TrackResult], Fused]:
+    main = max(tracks, key=lambda t: len(t.points), default=None)
+    temporal = {a.name: ev.score for a, ev in clip_results}
+    out: list[TrackResult] = []
+    for t in tracks:
+        ff = robust_track_score([p.score for p in t.points if p.score is not None])
+        score = ff
+        evidence: dict[str, float | None] = {}
+        if t is main and ff is not None:
+            evidence = dict(temporal)
+            z = _logit(ff) + sum(TEMPORAL_WEIGHT * _logit(v) for v in temporal.values() if v is not None)
+            score = float(sigmoid(z))
+        worst = max(t.points, key=lambda p: p.score if p.score is not None else -1.0)
+        out.append(TrackResult(
+            id=t.id, frames=len(t.points), first_s=round(t.points[0].time_s, 3),
+            last_s=round(t.points[-1].time_s, 3),
+            score=round(score, 4) if score is not None else None,
+            frame_score=round(ff, 4) if ff is not None else None, evidence=evidence,
+            box=tuple(round(float(v), 1) for v in worst.face.box),  # type: ignore[arg-type]
+        ))
+    parts = [(tr.score, f"person {tr.id + 1}") for tr in out if tr.score is not None]
+    parts += [(float(np.mean(v)), name) for name, v in whole_frame.items() if v]
+    if not parts:
+        return out, Fused("no_face", None, [], "no face found in the analysed frames")
+    score, what = max(parts)
+    verdict, reason = verdict_for(score, scanner.band)
+    if len(parts) > 1 and verdict == "fake":
+        reason += f" ({what})"
+    findings = [f for _, ev in clip_results for f in ev.details.get("findings", [])
+                if ev.score is not None and ev.score > 0.6]
+    if findings:
+        reason += "; " + "; ".join(findings)
+    return out, Fused(verdict, float(score), [], reason)
