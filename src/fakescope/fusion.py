@@ -1,12 +1,17 @@
 """Evidence -> one calibrated probability and a verdict.
 
 Rules (documented in docs/architecture.md):
-- Each face-analyzer score is already a calibrated probability (its card's Platt scaling).
-- A face's score is the mean of the face analyzers' scores for it; the image score is the
-  maximum over faces: one manipulated face makes a manipulated image.
-- Verdict: ``fake`` when the score reaches the upper edge of the inconclusive band,
-  ``real`` below its lower edge, ``inconclusive`` inside it; ``no_face`` when face
-  analyzers found nothing to judge and no other analyzer gave a score.
+- Each analyzer score is already a calibrated probability (its card's Platt scaling).
+- A face's score is the mean of the face analyzers' scores for it; the raw image score is
+  the maximum over faces and whole-image analyzers: one strong trace is enough.
+- The fusion card (``models/weights/fusion.json``, fitted on dev data by
+  ``scripts/fit_fusion.py``) recalibrates that maximum, which otherwise overstates, and
+  sets the verdict thresholds: ``fake`` at or above ``threshold_fake`` (chosen for a known
+  false-positive rate on dev reals), ``real`` below ``threshold_real``, ``inconclusive``
+  between. Without a card, the models' own band applies.
+- Weak evidence is inconclusive, not real: a face too small to judge (eyes closer than
+  ``MIN_EYE_DISTANCE_PX``) cannot clear an image.
+- ``no_face`` when face analyzers found nothing to judge and no other analyzer gave a score.
 """
 
 from __future__ import annotations
@@ -14,12 +19,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from fakescope.analyzers.base import Analyzer, Evidence
 
 if TYPE_CHECKING:
+    from fakescope.models.card import FusionParams
     from fakescope.provenance.models import Provenance
 
 DEFAULT_BAND = (0.35, 0.65)
+# Below this many pixels between the eyes a face has too few pixels to be cleared as real.
+MIN_EYE_DISTANCE_PX = 18.0
 
 
 @dataclass
@@ -38,8 +48,22 @@ def band_for(analyzers: list[Analyzer]) -> tuple[float, float]:
     return (min(b[0] for b in bands), max(b[1] for b in bands))
 
 
+def calibrate(score: float, params: FusionParams | None) -> float:
+    """The fusion card's recalibration of a raw (maximum) score; identity without a card."""
+    if params is None:
+        return score
+    p = min(max(score, 1e-6), 1 - 1e-6)
+    z = params.a * float(np.log(p / (1 - p))) + params.b
+    return float(1.0 / (1.0 + np.exp(-z)))
+
+
+def band_of(params: FusionParams | None, fallback: tuple[float, float]) -> tuple[float, float]:
+    return (params.threshold_real, params.threshold_fake) if params is not None else fallback
+
+
 def fuse(results: list[tuple[Analyzer, Evidence]], n_faces: int,
-         band: tuple[float, float] = DEFAULT_BAND) -> Fused:
+         band: tuple[float, float] = DEFAULT_BAND, params: FusionParams | None = None,
+         eye_distances: list[float] | None = None) -> Fused:
     face_scores: list[float | None] = []
     for i in range(n_faces):
         vals = [
@@ -56,10 +80,16 @@ def fuse(results: list[tuple[Analyzer, Evidence]], n_faces: int,
         if n_faces == 0:
             return Fused("no_face", None, face_scores, "no face found to judge")
         return Fused("inconclusive", None, face_scores, "no analyzer could score this file")
-    score = max(parts)
-    verdict, reason = verdict_for(score, band)
+    score = calibrate(max(parts), params)
+    verdict, reason = verdict_for(score, band_of(params, band))
     if verdict == "fake":
         reason += _strongest(face_scores)
+    elif verdict == "real" and not image_level and eye_distances:
+        judged = [d for d, s in zip(eye_distances, face_scores, strict=False) if s is not None]
+        if judged and max(judged) < MIN_EYE_DISTANCE_PX:
+            verdict = "inconclusive"
+            reason = (f"faces too small to clear (eyes {max(judged):.0f} px apart; "
+                      f"{MIN_EYE_DISTANCE_PX:.0f} needed); {reason}")
     return Fused(verdict, float(score), face_scores, reason)
 
 

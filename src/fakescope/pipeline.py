@@ -24,8 +24,9 @@ from fakescope.errors import FakescopeError
 from fakescope.faces.detector import FaceDetector, get_detector
 from fakescope.fusion import apply_provenance, band_for, fuse
 from fakescope.inputs import InputFile, Skipped, expand
-from fakescope.media import LoadedFile, decode, load_bytes, read_file
+from fakescope.media import AudioMedia, LoadedFile, decode, load_bytes, read_file
 from fakescope.media.video import VideoMedia
+from fakescope.models import load_fusion
 from fakescope.provenance.check import ProvenanceChecker
 from fakescope.report.schema import (
     AnalyzerResult,
@@ -59,6 +60,7 @@ class Scanner:
         self.settings = settings or ScanSettings()
         self.analyzers: list[Analyzer] = registry.create(self.settings.analyzers)
         self.band = band_for(self.analyzers)
+        self.fusion = load_fusion()
         self._detector: FaceDetector | None = None
         self.provenance = ProvenanceChecker(self.settings.provenance, self.settings.limits)
         if any(a.needs_faces for a in self.analyzers):
@@ -122,6 +124,10 @@ class Scanner:
             from fakescope.video_scan import scan_video
 
             return scan_video(self, loaded, media, display, t_start, timing)
+        if isinstance(media, AudioMedia):
+            from fakescope.audio_scan import scan_audio
+
+            return scan_audio(self, loaded, media, display, t_start, timing)
 
         image_analyzers = [a for a in self.analyzers if "image" in media_types(a)]
         t0 = time.perf_counter()
@@ -151,7 +157,10 @@ class Scanner:
         t0 = time.perf_counter()
         provenance = self.provenance.check(loaded, media)
         timing.provenance = _ms(t0)
-        fused = apply_provenance(fuse(results, len(faces), self.band), provenance)
+        fused = apply_provenance(fuse(results, len(faces), self.band,
+                                        self.fusion.image if self.fusion else None,
+                                        [float(np.linalg.norm(f.landmarks5[1] - f.landmarks5[0]))
+                                         for f in faces]), provenance)
         verdict, reason = fused.verdict, fused.reason
         if not results and image_analyzers:
             verdict, reason = "error", "every analyzer failed: " + "; ".join(

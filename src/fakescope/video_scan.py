@@ -30,7 +30,7 @@ from fakescope.analyzers.base import Analyzer, Evidence, FaceHeatmap, ScanItem, 
 from fakescope.errors import FakescopeError
 from fakescope.evaluation.calibration import sigmoid
 from fakescope.faces.tracking import Track, Tracker
-from fakescope.fusion import Fused, apply_provenance, verdict_for
+from fakescope.fusion import Fused, apply_provenance, band_of, calibrate, verdict_for
 from fakescope.media import LoadedFile
 from fakescope.media.types import ImageMedia
 from fakescope.media.video import VideoMedia
@@ -200,6 +200,14 @@ def scan_video(scanner: Scanner, loaded: LoadedFile, media: VideoMedia, display:
             spent[a.name] = _ms(ta)
     timing.analyzers = round(t_an * 1000, 2) + _ms(t0)
 
+    # The voice over the whole soundtrack joins the clip's maximum, capped (audio_scan.py).
+    from fakescope.audio_scan import soundtrack_evidence, soundtrack_info, soundtrack_scores
+
+    sound = soundtrack_evidence(scanner, media)
+    if sound is not None:
+        timing.analyzers += sound.time_ms
+        fusion = getattr(scanner, "fusion", None)
+        whole_frame.update(soundtrack_scores(sound, scanner.band, fusion.video if fusion else None))
     tracks_out, fused = _fuse_video(tracker.tracks, clip_results, whole_frame, scanner)
     t0 = time.perf_counter()
     provenance = scanner.provenance.check(loaded, None)
@@ -227,6 +235,8 @@ def scan_video(scanner: Scanner, loaded: LoadedFile, media: VideoMedia, display:
                     "mean over frames" if not a.needs_faces else
                     "per track: trimmed mean of frame logits; clip: max over tracks")},
                 time_ms=round(spent.get(a.name, 0.0), 2)))
+    if sound is not None:
+        analyzer_reports += sound.reports
     verdict = fused.verdict
     if frames_analysed == 0:
         verdict, fused = "error", Fused("error", None, [], "no frame could be decoded")
@@ -247,6 +257,8 @@ def scan_video(scanner: Scanner, loaded: LoadedFile, media: VideoMedia, display:
             landmark_frames=int(series.found.sum()) if series is not None else 0,
         ),
         timeline=timeline, tracks=tracks_out,
+        audio=soundtrack_info(media, sound) if sound is not None else None,
+        segments=sound.segments if sound is not None else [],
     )
     if s.explain:
         shots = []
@@ -294,8 +306,10 @@ def _fuse_video(tracks: list[Track], clip_results: list[tuple[Analyzer, Evidence
     parts += [(float(np.mean(v)), name) for name, v in whole_frame.items() if v]
     if not parts:
         return out, Fused("no_face", None, [], "no face found in the analysed frames")
-    score, what = max(parts)
-    verdict, reason = verdict_for(score, scanner.band)
+    raw, what = max(parts)
+    params = scanner.fusion.video if scanner.fusion is not None else None
+    score = calibrate(raw, params)
+    verdict, reason = verdict_for(score, band_of(params, scanner.band))
     if len(parts) > 1 and verdict == "fake":
         reason += f" ({what})"
     findings = [f for _, ev in clip_results for f in ev.details.get("findings", [])

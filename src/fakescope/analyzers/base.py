@@ -7,11 +7,13 @@ the decoded media and the faces found once per item, and returns evidence.
 An optional ``media_types`` attribute says what it judges (default ``{"image"}``):
 ``image`` (still image files), ``frame`` (every sampled frame of a video, as a
 ``ScanItem`` too), ``video`` (a whole clip once, as a ``VideoItem``: face tracks, dense
-landmarks, audio).
+landmarks, audio), ``audio`` (an audio file, as an ``AudioItem``) and ``soundtrack``
+(the audio track of a video, once per clip, also as an ``AudioItem``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -43,6 +45,27 @@ class VideoItem:
     settings: ScanSettings
 
 
+@dataclass
+class AudioItem:
+    """An audio file or a video's soundtrack, streamed: ``chunks()`` starts a fresh pass of
+    mono float32 blocks at ``rate`` Hz, so an hour of audio is never held in memory."""
+
+    media: Any  # fakescope.media.audio.AudioMedia, or the VideoMedia whose soundtrack it is
+    chunks: Callable[[], Iterator[np.ndarray]]
+    rate: int
+    settings: ScanSettings
+
+
+@dataclass
+class Segment:
+    """A stretch of audio an analyzer judged (or found no speech in)."""
+
+    start_s: float
+    end_s: float
+    speech: bool
+    score: float | None  # calibrated probability; None without speech
+
+
 def media_types(analyzer: object) -> frozenset[str]:
     return frozenset(getattr(analyzer, "media_types", ("image",)))
 
@@ -63,6 +86,7 @@ class Evidence:
     face_scores: list[float | None] | None = None
     details: dict[str, Any] = field(default_factory=dict)
     heatmaps: list[FaceHeatmap] = field(default_factory=list)
+    segments: list[Segment] | None = None  # audio analyzers: the score over time
 
 
 @runtime_checkable

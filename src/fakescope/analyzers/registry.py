@@ -42,12 +42,19 @@ def _lipsync() -> Analyzer:
     return LipSyncAnalyzer()
 
 
+def _voice() -> Analyzer:
+    from fakescope.analyzers.voice import VoiceAnalyzer
+
+    return VoiceAnalyzer()
+
+
 BUILTIN: dict[str, Callable[[], Analyzer]] = {
     "face-forgery": _face_forgery,
     "metadata": _metadata,
     "blink": _blink,
     "motion": _motion,
     "lip-sync": _lipsync,
+    "voice": _voice,
 }
 # Built-in analyzers without a model (and so without a card for `fakescope models`).
 MODEL_FREE = frozenset({"metadata", "blink", "motion", "lip-sync"})

@@ -57,7 +57,7 @@ class EvalResult(BaseModel):
             f"TPR@FPR 5%   {m.tpr_at_fpr_5:.4f}",
             f"ECE          {m.ece:.4f}" if m.ece is not None else "",
             f"verdicts     {', '.join(f'{k} {v}' for k, v in sorted(self.verdicts.items()))}",
-            f"unscored     {self.unscored} (no face or error; counted as {NO_OPINION})",
+            f"unscored     {self.unscored} (no face, no speech or error; counted as {NO_OPINION})",
         ]
         return "\n".join(line for line in lines if line)
 
@@ -121,6 +121,9 @@ def evaluate(directory: Path, out_dir: Path, bootstrap: int = 1000, limit: int |
             except FakescopeError:
                 rep = scanner.scan(it.path, it.file)  # report the file's own error
             else:
+                if not hasattr(media, "rgb"):  # video and audio have no pixels to re-encode
+                    raise DatasetError(f"{it.file}: --degrade {degradation} applies to images, "
+                                       f"not {media.media_type}")
                 rep = scanner.scan_bytes(degrade(media.rgb), it.file)
         rows.append((it.file, it.label, rep.score, rep.verdict, rep.reason))
     y = np.array([r[1] for r in rows])

@@ -15,6 +15,7 @@ from fakescope.errors import (
     MediaLimitError,
     UnsupportedMediaError,
 )
+from fakescope.media.audio import AudioMedia
 from fakescope.media.image import decode_image
 from fakescope.media.sniff import (
     HEADER_BYTES,
@@ -28,6 +29,7 @@ from fakescope.media.types import ImageMedia, Media
 from fakescope.media.video import VideoMedia
 
 __all__ = [
+    "AudioMedia",
     "ImageMedia",
     "LoadedFile",
     "Media",
@@ -123,7 +125,7 @@ def load_bytes(data: bytes, name: Path, limits: MediaLimits) -> LoadedFile:
     )
 
 
-def decode(loaded: LoadedFile, limits: MediaLimits) -> Media | VideoMedia:
+def decode(loaded: LoadedFile, limits: MediaLimits) -> Media | VideoMedia | AudioMedia:
     """Decode a loaded file according to its content (not its name)."""
     if loaded.media_type is None:
         claimed = media_type_from_name(loaded.path)
@@ -136,7 +138,17 @@ def decode(loaded: LoadedFile, limits: MediaLimits) -> Media | VideoMedia:
     if loaded.media_type == "video":
         from fakescope.media.video import probe_video
 
-        return probe_video(loaded.source, loaded.format or "video", limits)
+        try:
+            return probe_video(loaded.source, loaded.format or "video", limits)
+        except UnsupportedMediaError as exc:
+            # An MP4/WebM holding only sound (voice notes, podcasts) is an audio file.
+            if "audio only" not in str(exc):
+                raise
+        loaded.media_type = "audio"
+    if loaded.media_type == "audio":
+        from fakescope.media.audio import probe_audio
+
+        return probe_audio(loaded.source, loaded.format or "audio", limits)
     if loaded.media_type != "image" or loaded.format == "heif" or loaded.data is None:
         raise UnsupportedMediaError(
             f"{loaded.format} {loaded.media_type} files are not supported yet"

@@ -13,16 +13,20 @@ from functools import lru_cache
 from pathlib import Path
 
 from fakescope.errors import ModelError
-from fakescope.models.card import ModelCard
+from fakescope.models.card import FusionCard, ModelCard
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 # Points fakescope at another folder of <name>.onnx + <name>.card.json (e.g. a training run).
 MODELS_ENV = "FAKESCOPE_MODELS_DIR"
 
 
-def models_dir() -> Path:
+def models_dir(name: str | None = None) -> Path:
+    """Where a model's card lives: ``$FAKESCOPE_MODELS_DIR`` when it holds that model (a
+    training run usually holds just one), else the bundled weights."""
     override = os.environ.get(MODELS_ENV)
-    return Path(override) if override else WEIGHTS_DIR
+    if override and (name is None or (Path(override) / f"{name}.card.json").is_file()):
+        return Path(override)
+    return WEIGHTS_DIR
 
 
 @dataclass(frozen=True)
@@ -33,7 +37,7 @@ class LoadedModel:
 
 
 def card_path(name: str, folder: Path | None = None) -> Path:
-    return (folder or models_dir()) / f"{name}.card.json"
+    return (folder or models_dir(name)) / f"{name}.card.json"
 
 
 def load_card(name: str, folder: Path | None = None) -> ModelCard:
@@ -72,4 +76,26 @@ def _load(name: str, folder: str, threads: int) -> LoadedModel:
 
 def load_model(name: str, threads: int = 0) -> LoadedModel:
     """The named model's session and card (cached per process, folder and thread count)."""
-    return _load(name, str(models_dir()), threads)
+    return _load(name, str(models_dir(name)), threads)
+
+
+FUSION_FILE = "fusion.json"
+
+
+@lru_cache(maxsize=4)
+def _fusion(folder: str) -> FusionCard | None:
+    path = Path(folder) / FUSION_FILE
+    if not path.is_file():
+        return None
+    try:
+        return FusionCard.load(path)
+    except ValueError as exc:
+        raise ModelError(f"fusion card {path} is invalid: {exc}") from exc
+
+
+def load_fusion() -> FusionCard | None:
+    """The fusion card (calibration and thresholds), or None: then the models' own bands rule."""
+    override = os.environ.get(MODELS_ENV)
+    if override and (Path(override) / FUSION_FILE).is_file():
+        return _fusion(override)
+    return _fusion(str(WEIGHTS_DIR))

@@ -28,6 +28,10 @@ class InputSpec(BaseModel):
     layout: Literal["NCHW"] = "NCHW"
     color: Literal["RGB"] = "RGB"
     border: Literal["black"] = "black"
+    # Audio models (kind "audio"): ``size`` is the number of feature bands.
+    sample_rate: int | None = Field(None, description="audio: samples per second fed to the features")
+    segment_s: float | None = Field(None, description="audio: seconds per scored window")
+    features: str | None = Field(None, description="audio: how the model input is computed")
 
 
 class Calibration(BaseModel):
@@ -83,6 +87,42 @@ class ModelCard(BaseModel):
 
     @classmethod
     def load(cls, path: Path) -> ModelCard:
+        return cls.model_validate_json(path.read_text(encoding="utf-8"))
+
+    def save(self, path: Path) -> None:
+        path.write_text(self.model_dump_json(indent=2) + "\n", encoding="utf-8")
+
+
+class FusionParams(BaseModel):
+    """Calibration and verdict thresholds of one kind of media's fused score."""
+
+    a: float = 1.0
+    b: float = 0.0
+    threshold_fake: float = Field(0.65, ge=0, le=1, description="fake at or above (calibrated)")
+    threshold_real: float = Field(0.35, ge=0, le=1, description="real below (calibrated)")
+    expected_fpr: float | None = Field(None, description="share of dev reals called fake")
+    expected_tpr: float | None = Field(None, description="share of dev fakes called fake")
+    fitted_on: list[str] = Field(default_factory=list)
+    n: int | None = None
+
+
+class FusionCard(BaseModel):
+    """How fakescope turns analyzer scores into one probability and a verdict.
+
+    The raw fused score is the maximum over the analyzers' calibrated probabilities (one
+    strong trace of manipulation is enough); it is then recalibrated on dev data, because
+    a maximum of several probabilities overstates (``a``, ``b``: Platt on its logit)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    version: str
+    image: FusionParams
+    video: FusionParams | None = None
+    command: str
+    created: dt.date
+
+    @classmethod
+    def load(cls, path: Path) -> FusionCard:
         return cls.model_validate_json(path.read_text(encoding="utf-8"))
 
     def save(self, path: Path) -> None:

@@ -36,6 +36,15 @@ _EXPLAIN = {
     "error": "The file could not be analysed.",
 }
 
+_EXPLAIN_AUDIO = {
+    "fake": "The voice model heard traces of speech synthesis or voice conversion strong enough to call "
+            "this fake.",
+    "real": "The voice model heard no meaningful traces of synthesis or conversion in the speech.",
+    "inconclusive": "There is no speech to judge, or the evidence is too weak or mixed for a call either "
+                    "way.",
+    "error": "The file could not be analysed.",
+}
+
 _CSS = (Path(__file__).parent / "templates" / "report.css").read_text(encoding="utf-8")
 
 
@@ -82,30 +91,238 @@ def _font(size: int) -> ImageFont.ImageFont:
 def annotate(rgb: np.ndarray, report: ScanReport) -> np.ndarray:
     """The image, scaled to fit, with heatmaps over faces and a scored box per face."""
     vis = report.visual
+    boxes = [(np.asarray(f.box), f.score, f"face {f.index + 1}") for f in report.faces]
+    return draw_faces(rgb, vis.heatmaps if vis is not None else [], boxes)
+
+
+def draw_faces(rgb: np.ndarray, heatmaps: list, boxes: list[tuple[np.ndarray, float | None, str]],  # type: ignore[type-arg]
+               max_side: int = MAX_SIDE) -> np.ndarray:
+    """Heatmaps overlaid, then a labelled box per face, on a copy scaled to ``max_side``."""
     img = rgb
-    if vis is not None:
-        for hm in vis.heatmaps:
-            heat, cover = heat_in_image(img.shape[:2], hm.heat, hm.crop_size, hm.image_to_crop)
-            img = overlay(img, heat, cover)
+    for hm in heatmaps:
+        heat, cover = heat_in_image(img.shape[:2], hm.heat, hm.crop_size, hm.image_to_crop)
+        img = overlay(img, heat, cover)
     h, w = img.shape[:2]
-    scale = min(1.0, MAX_SIDE / max(h, w))
+    scale = min(1.0, max_side / max(h, w))
     if scale < 1.0:
         img = cv2.resize(img, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
     pil = Image.fromarray(img)
     draw = ImageDraw.Draw(pil)
     lw = max(2, round(min(pil.size) / 250))
     font = _font(max(12, round(min(pil.size) / 32)))
-    for f in report.faces:
-        x0, y0, x1, y1 = (v * scale for v in f.box)
-        colour = "#c62828" if (f.score or 0) >= 0.5 else "#2e7d32"
+    for box, score, name in boxes:
+        x0, y0, x1, y1 = (float(v) * scale for v in box)
+        colour = "#c62828" if (score or 0) >= 0.5 else "#2e7d32"
         draw.rectangle([x0, y0, x1, y1], outline=colour, width=lw)
-        label = f"face {f.index + 1}: {f.score:.2f}" if f.score is not None else f"face {f.index + 1}"
+        label = f"{name}: {score:.2f}" if score is not None else name
         tb = draw.textbbox((x0, y0), label, font=font)
         ty = y0 - (tb[3] - tb[1]) - 2 * lw if y0 > (tb[3] - tb[1]) + 2 * lw else y1 + lw
         draw.rectangle([x0, ty, x0 + (tb[2] - tb[0]) + 2 * lw, ty + (tb[3] - tb[1]) + 2 * lw],
                        fill=colour)
         draw.text((x0 + lw, ty), label, fill="white", font=font)
     return np.asarray(pil)
+
+
+_TRACK_COLOURS = ("#1565c0", "#ef6c00", "#6a1b9a", "#00838f", "#ad1457", "#558b2f")
+
+
+def timeline_svg(report: ScanReport, band: tuple[float, float] = (0.35, 0.65), width: int = 760,
+                 height: int = 220) -> str:
+    """Score over time, one line per person, with the verdict band shaded."""
+    if not report.timeline or report.video is None:
+        return ""
+    pad_l, pad_r, pad_t, pad_b = 44, 12, 12, 34
+    w, h = width - pad_l - pad_r, height - pad_t - pad_b
+    dur = max(report.video.duration_s, report.timeline[-1].time_s, 1e-3)
+
+    def x(t: float) -> float:
+        return pad_l + w * t / dur
+
+    def y(p: float) -> float:
+        return pad_t + h * (1 - p)
+
+    out = [f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height}' "
+           f"role='img' aria-label='manipulation probability over time'>",
+           f"<rect x='{pad_l}' y='{y(1):.1f}' width='{w}' height='{y(band[1]) - y(1):.1f}' "
+           "fill='#ffebee'/>",
+           f"<rect x='{pad_l}' y='{y(band[1]):.1f}' width='{w}' height='{y(band[0]) - y(band[1]):.1f}' "
+           "fill='#fff8e1'/>",
+           f"<rect x='{pad_l}' y='{y(band[0]):.1f}' width='{w}' height='{y(0) - y(band[0]):.1f}' "
+           "fill='#e8f5e9'/>"]
+    for p in (0.0, 0.5, 1.0):
+        out.append(f"<text x='{pad_l - 6}' y='{y(p) + 4:.1f}' font-size='11' text-anchor='end'>"
+                   f"{p:.1f}</text>")
+    for k in range(6):
+        t = dur * k / 5
+        out.append(f"<text x='{x(t):.1f}' y='{height - 14}' font-size='11' text-anchor='middle'>"
+                   f"{t:.0f}s</text>")
+    out.append(f"<text x='{pad_l + w / 2:.0f}' y='{height - 1}' font-size='11' text-anchor='middle'>"
+               "time in the clip</text>")
+    ids = sorted({tid for p in report.timeline for tid in p.track_scores})
+    for n, tid in enumerate(ids):
+        pts = [(p.time_s, p.track_scores[tid]) for p in report.timeline
+               if p.track_scores.get(tid) is not None]
+        if not pts:
+            continue
+        colour = _TRACK_COLOURS[n % len(_TRACK_COLOURS)]
+        path = " ".join(f"{x(t):.1f},{y(v):.1f}" for t, v in pts)  # type: ignore[arg-type]
+        out.append(f"<polyline fill='none' stroke='{colour}' stroke-width='2' points='{path}'/>")
+        out += [f"<circle cx='{x(t):.1f}' cy='{y(v):.1f}' r='2.5' fill='{colour}'/>"  # type: ignore[arg-type]
+                for t, v in pts]
+        out.append(f"<text x='{pad_l + 8 + 80 * n}' y='{pad_t + 12}' font-size='11' fill='{colour}'>"
+                   f"person {int(tid) + 1}</text>")
+    out.append("</svg>")
+    return "".join(out)
+
+
+def video_panels(report: ScanReport) -> str:
+    """The score chart, the most suspicious frames with heatmaps, and temporal findings."""
+    e = html.escape
+    parts = []
+    v = report.video
+    if v is not None:
+        parts.append(f"<p class='muted'>{v.duration_s:.1f} s, {v.fps:g} fps, {e(v.codec)}; "
+                     f"{v.frames_analysed} frames analysed ({e(v.sampling)}), "
+                     f"{v.landmark_frames} followed densely for blinks, motion and lip-sync"
+                     f"{', with audio' if v.has_audio else ', no audio'}.</p>")
+    chart = timeline_svg(report)
+    if chart:
+        parts.append("<figure>" + chart + "<figcaption>Manipulation probability of each person's "
+                     "face over time (green: real, yellow: uncertain, red: fake).</figcaption></figure>")
+    vis = report.visual
+    if vis is not None and getattr(vis, "frames", None):
+        parts.append("<div class='row'>")
+        for sf in vis.frames:
+            img = draw_faces(sf.rgb, sf.heatmaps, [(b, sc, "face") for b, sc in sf.boxes], max_side=360)
+            parts.append(f"<figure><img src='{_b64_jpeg(img)}' alt='frame at {sf.time_s:.1f} s'>"
+                         f"<figcaption>{sf.time_s:.1f} s: score {sf.score:.2f}</figcaption></figure>")
+        parts.append("</div><p class='muted'>The most suspicious frames, with the face model's "
+                     "evidence map.</p>")
+    findings = []
+    for a in report.analyzers:
+        if a.name in ("blink", "motion", "lip-sync"):
+            what = a.details.get("findings") or [a.details.get("reason", "")]
+            strength = a.details.get("evidence_strength")
+            score = f"{a.score:.2f}" if a.score is not None else "no opinion"
+            findings.append(f"<li><b>{e(a.name)}</b> ({score}{', ' + e(strength) if strength else ''}): "
+                            f"{e('; '.join(str(w) for w in what if w))}</li>")
+    if findings:
+        parts.append("<p>Behaviour over time (0.5 = no opinion):</p><ul>" + "".join(findings) + "</ul>")
+    return "".join(parts)
+
+
+def segments_svg(report: ScanReport, band: tuple[float, float] = (0.35, 0.65), width: int = 760,
+                 height: int = 200) -> str:
+    """The voice score of each 2 s window over time; grey ticks mark windows without speech."""
+    segs = report.segments
+    if not segs:
+        return ""
+    pad_l, pad_r, pad_t, pad_b = 44, 12, 12, 34
+    w, h = width - pad_l - pad_r, height - pad_t - pad_b
+    dur = max(segs[-1].end_s, 1e-3)
+
+    def x(t: float) -> float:
+        return pad_l + w * t / dur
+
+    def y(p: float) -> float:
+        return pad_t + h * (1 - p)
+
+    out = [f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height}' "
+           "role='img' aria-label='synthetic-voice probability over time'>",
+           f"<rect x='{pad_l}' y='{y(1):.1f}' width='{w}' height='{y(band[1]) - y(1):.1f}' fill='#ffebee'/>",
+           f"<rect x='{pad_l}' y='{y(band[1]):.1f}' width='{w}' height='{y(band[0]) - y(band[1]):.1f}' "
+           "fill='#fff8e1'/>",
+           f"<rect x='{pad_l}' y='{y(band[0]):.1f}' width='{w}' height='{y(0) - y(band[0]):.1f}' "
+           "fill='#e8f5e9'/>"]
+    for p in (0.0, 0.5, 1.0):
+        out.append(f"<text x='{pad_l - 6}' y='{y(p) + 4:.1f}' font-size='11' text-anchor='end'>"
+                   f"{p:.1f}</text>")
+    for k in range(6):
+        t = dur * k / 5
+        out.append(f"<text x='{x(t):.1f}' y='{height - 14}' font-size='11' text-anchor='middle'>"
+                   f"{t:.{0 if dur >= 10 else 1}f}s</text>")
+    out.append(f"<text x='{pad_l + w / 2:.0f}' y='{height - 1}' font-size='11' text-anchor='middle'>"
+               "time in the audio</text>")
+    prev_end = 0.0
+    for sg in segs:
+        # The last window overlaps the one before it: draw only the time it adds.
+        start = max(sg.start_s, prev_end)
+        prev_end = sg.end_s
+        x0, x1 = x(start), max(x(sg.end_s), x(start) + 1)
+        if sg.score is None:
+            out.append(f"<rect x='{x0:.1f}' y='{y(0) - 3:.1f}' width='{x1 - x0:.1f}' height='3' "
+                       "fill='#bdbdbd'/>")
+            continue
+        colour = "#c62828" if sg.score >= band[1] else "#2e7d32" if sg.score < band[0] else "#f9a825"
+        out.append(f"<rect x='{x0:.1f}' y='{y(sg.score):.1f}' width='{max(x1 - x0 - 0.5, 0.5):.1f}' "
+                   f"height='{y(0) - y(sg.score):.1f}' fill='{colour}' fill-opacity='0.75'/>")
+    out.append("</svg>")
+    return "".join(out)
+
+
+def audio_panels(report: ScanReport) -> str:
+    """What the voice analyzer heard, in plain words, and its score over time."""
+    e = html.escape
+    parts = []
+    a = report.audio
+    voice = next((r for r in report.analyzers if r.name == "voice"), None)
+    if a is not None and report.media_type == "audio":
+        ch = f", {a.channels} channel{'s' if a.channels != 1 else ''}" if a.channels else ""
+        parts.append(f"<p class='muted'>{a.duration_s:.1f} s of audio, {e(a.codec)} at {a.sample_rate} Hz{ch}"
+                     f"{f'; {a.speech_s:.1f} s of speech found' if a.speech_s is not None else ''}.</p>")
+    if voice is not None:
+        if voice.score is None:
+            why = voice.details.get("reason") or (voice.error.message if voice.error else "no opinion")
+            parts.append(f"<p>Voice: no opinion ({e(str(why))}). Silence, noise or music say nothing about "
+                         "whether a voice is real.</p>")
+        else:
+            said = ("sounds synthesised or voice-converted" if voice.score >= 0.65 else
+                    "sounds like a bona fide recording" if voice.score < 0.35 else
+                    "is hard to call either way")
+            n = voice.details.get("speech_segments")
+            parts.append(f"<p>Voice: the speech {said} (probability {voice.score:.2f} that it was "
+                         f"synthesised or converted, from {n} speech segment{'s' if n != 1 else ''}). The "
+                         "model listens for traces that vocoders and voice conversion leave in the "
+                         "spectrum; it does not recognise who is speaking.</p>")
+    chart = segments_svg(report)
+    if chart:
+        parts.append("<figure>" + chart + "<figcaption>Probability that the voice is synthesised or "
+                     "converted, per 2 s window (green: real, yellow: uncertain, red: synthetic; grey: "
+                     "no speech).</figcaption></figure>")
+    return "".join(parts)
+
+
+def provenance_panel(report: ScanReport) -> str:
+    """What the file says about its own origin, in plain words."""
+    p = report.provenance
+    if p is None:
+        return ""
+    e = html.escape
+    c = p.c2pa
+    says = {
+        "valid": "carries valid Content Credentials",
+        "invalid": "carries Content Credentials that FAIL validation: the file or its manifest "
+                   "changed after signing",
+        "absent": "carries no Content Credentials (most media does not; this is not evidence of "
+                  "manipulation)",
+        "unverifiable": "has Content Credentials that could not be checked offline",
+    }.get(c.state, c.state)
+    signer = ""
+    if c.signer:
+        trust = " (a trusted signer)" if c.trusted else " (not a configured trust anchor)"
+        signer = f", signed by {e(c.signer)}{trust}"
+    items = [f"<li>The file {e(says)}{signer}.</li>"]
+    if getattr(c, "ai_generated", False):
+        items.append("<li>Its credentials declare AI generation.</li>")
+    wm = p.watermark
+    if wm is not None and wm.checked:
+        items.append("<li>" + ("A fakescope invisible watermark is present." if wm.detected
+                               else "No fakescope invisible watermark found.") + "</li>")
+    reg = p.registry
+    if reg is not None and reg.matches:
+        m = reg.matches[0]
+        items.append(f"<li>It matches registry entry {m.entry_id} ({e(reg.matched or '')} match).</li>")
+    return "<p>Provenance:</p><ul>" + "".join(items) + "</ul>"
 
 
 def face_panels(rgb: np.ndarray, report: ScanReport) -> list[tuple[np.ndarray, np.ndarray, str]]:
@@ -169,10 +386,11 @@ def render_section(report: ScanReport) -> str:
         f"<section><h2>{e(report.file)}</h2>",
         f"<span class='badge' style='background:{colour}'>{e(report.verdict.upper())}</span>",
         score_html,
-        f"<p>{e(_EXPLAIN.get(report.verdict, ''))} <span class='muted'>{e(report.reason)}</span></p>",
+        f"<p>{e((_EXPLAIN_AUDIO if report.media_type == 'audio' else _EXPLAIN).get(report.verdict, ''))} "
+        f"<span class='muted'>{e(report.reason)}</span></p>",
     ]
     vis = report.visual
-    if vis is not None:
+    if vis is not None and getattr(vis, "rgb", None) is not None:
         parts.append("<div class='row'>")
         parts.append(
             f"<figure><img src='{_b64_jpeg(annotate(vis.rgb, report))}' alt='image with faces'>"
@@ -186,6 +404,11 @@ def render_section(report: ScanReport) -> str:
                 "aligned face the model saw, and its evidence map</figcaption></figure>"
             )
         parts.append("</div>")
+    if report.media_type == "video":
+        parts.append(video_panels(report))
+    if report.media_type == "audio" or report.segments:
+        parts.append(audio_panels(report))
+    parts.append(provenance_panel(report))
     if report.analyzers:
         parts.append("<table><tr><th>analyzer</th><th>version</th><th>score</th><th>per face</th>"
                      "<th>ms</th></tr>")

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from fakescope.provenance.models import Provenance
 
-SCHEMA_VERSION = "1.2"
+SCHEMA_VERSION = "1.3"
 
 Verdict = Literal["fake", "real", "inconclusive", "no_face", "error"]
 MediaTypeName = Literal["image", "video", "audio"]
@@ -106,6 +106,24 @@ class TrackResult(BaseModel):
     box: tuple[float, float, float, float] = Field(description="box in the track's most suspicious frame")
 
 
+class AudioInfo(BaseModel):
+    duration_s: float
+    sample_rate: int = Field(description="of the stream as stored, Hz (analysed at 16 kHz mono)")
+    channels: int | None = Field(None, description="as stored (mixed down to mono for analysis)")
+    codec: str
+    container: str | None = None
+    speech_s: float | None = Field(None, description="seconds of speech found by voice activity detection")
+
+
+class AudioSegment(BaseModel):
+    start_s: float
+    end_s: float
+    speech: bool = Field(description="voice activity detection found speech in this window")
+    score: float | None = Field(
+        None, ge=0, le=1, description="probability that this window's speech is synthesised or converted; "
+        "null without speech")
+
+
 class ScanReport(BaseModel):
     """Everything fakescope concluded about one input."""
 
@@ -134,6 +152,11 @@ class ScanReport(BaseModel):
     video: VideoInfo | None = Field(None, description="video files only (schema 1.2)")
     timeline: list[TimelinePoint] = Field(default_factory=list, description="video: per analysed frame")
     tracks: list[TrackResult] = Field(default_factory=list, description="video: one per person")
+    audio: AudioInfo | None = Field(
+        None, description="audio files, and the soundtrack of videos when it was analysed (schema 1.3)")
+    segments: list[AudioSegment] = Field(
+        default_factory=list, description="audio and video soundtracks: 2 s windows covering the audio, "
+        "with the voice analyzer's score (schema 1.3)")
 
     # In-memory only (never serialised): pixels and heatmaps for the HTML report.
     _visual: Any = PrivateAttr(default=None)

@@ -107,6 +107,11 @@ def _frequency_jitter(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return img
 
 
+def restyle(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The appearance change self-blending applies to one side, applied to a whole image."""
+    return _frequency_jitter(_colour_jitter(img, rng), rng)
+
+
 def self_blend(face: np.ndarray, mesh: np.ndarray, rng: np.random.Generator,
                cfg: SBIConfig = SBIConfig(), alter: str = "random",
                ) -> tuple[np.ndarray, np.ndarray]:
@@ -118,7 +123,7 @@ def self_blend(face: np.ndarray, mesh: np.ndarray, rng: np.random.Generator,
     is 0 are untouched, so the crop can be pasted back into its photo.
     """
     h, w = face.shape[:2]
-    altered = _frequency_jitter(_colour_jitter(face, rng), rng)
+    altered = restyle(face, rng)
     inside = rng.random() < 0.5 if alter == "random" else alter == "inside"
     source, target = (altered, face) if inside else (face, altered)
     # Misregister the source: a small scale change and shift about the face centre.

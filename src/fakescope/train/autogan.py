@@ -41,7 +41,7 @@ class AutoEncoder(nn.Module):
     """3 stride-2 stages down, 3 upsampling stages of one kind back up; works on any
     image whose sides are multiples of 8."""
 
-    def __init__(self, kind: str, width: int = 48) -> None:
+    def __init__(self, kind: str, width: int = 32) -> None:
         super().__init__()
         w = width
         self.kind = kind
@@ -62,7 +62,7 @@ class AutoEncoder(nn.Module):
         return torch.sigmoid(self.decoder(self.encoder(x)))
 
 
-def train_autoencoder(kind: str, crops: np.ndarray, steps: int, patch: int = 64, batch: int = 32,
+def train_autoencoder(kind: str, crops: np.ndarray, steps: int, patch: int = 64, batch: int = 16,
                       seed: int = 0, lr: float = 2e-3) -> AutoEncoder:
     """Fit one auto-encoder to random patches of real faces (L1 reconstruction)."""
     rng = np.random.default_rng(seed)

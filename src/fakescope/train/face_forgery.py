@@ -23,7 +23,7 @@ from torch.utils.data import DataLoader, Dataset
 from fakescope.evaluation.calibration import fit_platt, sigmoid
 from fakescope.evaluation.metrics import auc, rates_at
 from fakescope.synth.degrade import random_degrade, random_geometry
-from fakescope.synth.sbi import self_blend
+from fakescope.synth.sbi import restyle, self_blend
 from fakescope.train.nets import ForgeryNet
 from fakescope.train.prepare import PreparedFaces, prepare
 
@@ -51,6 +51,8 @@ class TrainConfig(BaseModel):
     epoch_size: int | None = Field(None, description="samples per epoch (default 2 x real faces)")
     val_fraction: float = 0.08
     augment: bool = True
+    appearance_p: float = Field(0.0, ge=0, le=1,
+                                description="share of all faces restyled globally (label kept)")
     pair_batches: bool = Field(True, description="put each real next to a fake of the same source")
     tta: Literal["none", "hflip"] = "hflip"
     seed: int = 0
@@ -84,6 +86,11 @@ class EpochSet(Dataset):
         idx, kind = int(self.plan[j, 0]), int(self.plan[j, 1])
         rng = np.random.default_rng((self.cfg.seed, self.epoch, j))
         img = self.data.crops[idx]
+        if self.augment and rng.random() < self.cfg.appearance_p:
+            # The whole face restyled the way self-blending restyles half of it: a colour or
+            # sharpness change alone must not read as manipulation, only a mismatch inside
+            # the face can.
+            img = restyle(img, rng)
         if kind == KIND_SBI:
             img, _ = self_blend(img, self.data.mesh[idx], rng)
         if self.augment:

@@ -40,10 +40,10 @@ PATCH = 96
 class SynthConfig(BaseModel):
     data_dir: Path
     out_dir: Path = Path("runs/synthesis")
-    ae_steps: int = 1500
+    ae_steps: int = 800
     kinds: list[str] = Field(default_factory=lambda: list(autogan.UPSAMPLERS))
     holdout_kind: str | None = Field(None, description="train without this decoder kind, report on it")
-    steps: int = 3000
+    steps: int = 2000
     batch_size: int = 64
     lr: float = 1e-3
     max_images: int = 3000

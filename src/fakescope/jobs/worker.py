@@ -1,0 +1,211 @@
+"""In-process worker pool: one thread per worker, each with its own Scanner (loaded once).
+
+Threads, not processes: onnxruntime and OpenCV release the GIL while they compute, the face
+detector serialises itself with a lock, and a thread shares the server's database pool. For
+more throughput run more servers, or ``fakescope worker`` processes, on the same database
+and blob store.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fakescope.jobs.queue import Job, JobQueue, owner_id
+from fakescope.report.schema import ScanReport
+from fakescope.store.blobs import BlobStore
+
+log = logging.getLogger("fakescope.jobs")
+
+ScannerFactory = Callable[[], Any]  # -> fakescope.pipeline.Scanner
+ReportHook = Callable[[ScanReport, float], None]
+
+
+def default_scanner_factory() -> Any:
+    from fakescope.config import ScanSettings
+    from fakescope.pipeline import Scanner
+
+    # explain=True: heatmaps cost nothing extra (the model returns its CAM anyway).
+    return Scanner(ScanSettings(explain=True))
+
+
+def heatmaps_npz(report: ScanReport) -> bytes | None:
+    """The report's face heatmaps (evidence maps and alignment matrices, no pixels)."""
+    heatmaps = getattr(report.visual, "heatmaps", None)
+    if not heatmaps:
+        return None
+    arrays: dict[str, np.ndarray] = {}
+    for k, h in enumerate(heatmaps):
+        arrays[f"heat{k}"] = np.asarray(h.heat, dtype=np.float16)
+        arrays[f"matrix{k}"] = np.asarray(h.image_to_crop, dtype=np.float64)
+        arrays[f"meta{k}"] = np.asarray([h.face_index, h.crop_size], dtype=np.int64)
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    return buf.getvalue()
+
+
+def load_heatmaps(data: bytes) -> list[Any]:
+    from fakescope.analyzers.base import FaceHeatmap
+
+    z = np.load(io.BytesIO(data))
+    out = []
+    k = 0
+    while f"heat{k}" in z:
+        face_index, crop_size = (int(v) for v in z[f"meta{k}"])
+        out.append(FaceHeatmap(face_index=face_index, heat=z[f"heat{k}"].astype(np.float32),
+                               crop_size=crop_size, image_to_crop=z[f"matrix{k}"]))
+        k += 1
+    return out
+
+
+class WorkerPool:
+    def __init__(self, queue: JobQueue, blobs: BlobStore, *, workers: int,
+                 scanner_factory: ScannerFactory = default_scanner_factory,
+                 on_report: ReportHook | None = None, poll_s: float = 1.0) -> None:
+        self.queue = queue
+        self.blobs = blobs
+        self.n = workers
+        self.scanner_factory = scanner_factory
+        self.on_report = on_report
+        self.poll_s = poll_s
+        self.boot = secrets.token_hex(4)
+        self._stop = threading.Event()
+        self._wake = threading.Condition()
+        self._threads: list[threading.Thread] = []
+        self._held: dict[str, str] = {}  # job id -> owner
+        self._held_lock = threading.Lock()
+        self._ready = 0
+        self._errors: list[str] = []
+
+    # --- lifecycle -------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._threads:
+            return
+        n = self.queue.recover_dead_local()
+        if n:
+            log.warning("re-queued %d job(s) left running by a stopped process", n)
+        for i in range(self.n):
+            t = threading.Thread(target=self._run, args=(i,), name=f"fakescope-worker-{i}", daemon=True)
+            t.start()
+            self._threads.append(t)
+        hb = threading.Thread(target=self._heartbeat, name="fakescope-heartbeat", daemon=True)
+        hb.start()
+        self._threads.append(hb)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop claiming; wait for running scans, then give back those still unfinished."""
+        self._stop.set()
+        self.wake()
+        deadline = time.monotonic() + timeout
+        for t in self._threads:
+            t.join(max(0.0, deadline - time.monotonic()))
+        with self._held_lock:
+            held = dict(self._held)
+            self._held.clear()
+        by_owner: dict[str, list[str]] = {}
+        for job_id, owner in held.items():
+            by_owner.setdefault(owner, []).append(job_id)
+        for owner, ids in by_owner.items():
+            try:
+                self.queue.release(owner, ids)
+            except Exception:
+                log.exception("could not give back jobs %s", ids)
+        self._threads = []
+
+    def wake(self) -> None:
+        with self._wake:
+            self._wake.notify_all()
+
+    @property
+    def ready(self) -> bool:
+        """Every worker has loaded its scanner and is alive."""
+        workers = [t for t in self._threads if t.name.startswith("fakescope-worker")]
+        return self._ready >= self.n and all(t.is_alive() for t in workers)
+
+    @property
+    def errors(self) -> list[str]:
+        return list(self._errors)
+
+    # --- work ------------------------------------------------------------------------
+
+    def _run(self, index: int) -> None:
+        owner = owner_id(self.boot, index)
+        try:
+            scanner = self.scanner_factory()
+        except Exception as exc:  # a broken model install: /readyz says so
+            log.exception("worker %d could not load its scanner", index)
+            self._errors.append(f"worker {index}: {type(exc).__name__}: {exc}")
+            return
+        with self._held_lock:
+            self._ready += 1
+        while not self._stop.is_set():
+            try:
+                job = self.queue.claim(owner)
+            except Exception:
+                log.exception("claiming a job failed; retrying")
+                self._stop.wait(self.poll_s)
+                continue
+            if job is None:
+                with self._wake:
+                    self._wake.wait(self.poll_s)
+                continue
+            with self._held_lock:
+                self._held[job.id] = owner
+            try:
+                self._process(scanner, job, owner)
+            finally:
+                with self._held_lock:
+                    self._held.pop(job.id, None)
+
+    def _process(self, scanner: Any, job: Job, owner: str) -> None:
+        t0 = time.perf_counter()
+        try:
+            with self.blobs.local_file(job.upload_key, suffix=Path(job.upload_key).suffix) as path:
+                report: ScanReport = scanner.scan(path, display=job.filename)
+            heat = heatmaps_npz(report)
+            heat_key = None
+            if heat is not None:
+                heat_key = f"scans/{job.id}/heatmaps.npz"
+                self.blobs.put_bytes(heat_key, heat)
+            report.drop_visual()
+            if not self.queue.complete(job.id, owner, report, heat_key):
+                if not self.queue.exists(job.id):
+                    # Deleted while it was being scanned: nothing of it may stay behind.
+                    self.blobs.delete_prefix(f"scans/{job.id}")
+                # Otherwise the job was given back or re-leased: its new owner finishes it.
+                return
+        except Exception as exc:
+            log.exception("job %s failed", job.id)
+            try:
+                self.queue.fail(job.id, owner, f"{type(exc).__name__}: {exc}")
+            except Exception:
+                log.exception("could not record the failure of job %s", job.id)
+            return
+        if self.on_report is not None:
+            try:
+                self.on_report(report, time.perf_counter() - t0)
+            except Exception:
+                log.exception("report hook failed")
+
+    def _heartbeat(self) -> None:
+        every = max(0.5, self.queue.lease.total_seconds() / 4)
+        while not self._stop.wait(every):
+            with self._held_lock:
+                held = dict(self._held)
+            by_owner: dict[str, list[str]] = {}
+            for job_id, owner in held.items():
+                by_owner.setdefault(owner, []).append(job_id)
+            for owner, ids in by_owner.items():
+                try:
+                    self.queue.heartbeat(owner, ids)
+                except Exception:
+                    log.exception("heartbeat failed")

@@ -1,0 +1,319 @@
+"""The versioned REST API (``/v1``), health checks and metrics."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, JSONResponse
+from pydantic import BaseModel, Field
+from sqlalchemy import and_, or_, select
+
+from fakescope import __version__
+from fakescope.jobs.callbacks import CallbackURLError, check_callback_url
+from fakescope.report.schema import ScanReport, Verdict
+from fakescope.service.auth import Principal, principal
+from fakescope.service.core import Service, scan_resource
+from fakescope.service.metrics import CONTENT_TYPE
+from fakescope.service.ratelimit import retry_after_header
+from fakescope.service.uploads import receive_upload
+from fakescope.store.models import Scan
+
+
+class Links(BaseModel):
+    self: str
+    report_html: str
+
+
+class ScanSummary(BaseModel):
+    id: str
+    status: str = Field(description="queued, running, done (a report exists) or failed (none could be made)")
+    filename: str = Field(description="the uploaded file's name")
+    size_bytes: int
+    sha256: str
+    media_type: str | None
+    verdict: Verdict | None
+    score: float | None
+    error: str | None = Field(description="why a failed job failed (a scan error is in the report)")
+    created_at: str
+    started_at: str | None
+    finished_at: str | None
+    expires_at: str = Field(description="when the upload and report are purged (retention)")
+    links: Links
+
+
+class ScanOut(ScanSummary):
+    report: ScanReport | None = Field(description="the scan report (schema in docs/report-schema.md)")
+
+
+class ScanPage(BaseModel):
+    items: list[ScanSummary]
+    next_cursor: str | None = Field(description="pass as ?cursor= for the next page; null at the end")
+
+
+class Info(BaseModel):
+    version: str
+    auth_required: bool
+    max_upload_bytes: int
+    rate_per_min: int
+    retention_days: float
+    keep_face_crops: bool
+    workers: int
+
+
+class Problem(BaseModel):
+    detail: str
+
+
+def get_service(request: Request) -> Service:
+    return request.app.state.service
+
+
+Svc = Annotated[Service, Depends(get_service)]
+Who = Annotated[Principal, Depends(principal)]
+
+router = APIRouter(prefix="/v1", tags=["scans"])
+ops = APIRouter(tags=["operations"])
+
+_UPLOAD_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {"schema": {
+                "type": "object", "required": ["file"],
+                "properties": {
+                    "file": {"type": "string", "format": "binary", "description": "the media file"},
+                    "callback_url": {"type": "string", "description":
+                                     "http(s) URL that receives the finished scan as JSON (POST)"},
+                }}},
+            "application/octet-stream": {"schema": {"type": "string", "format": "binary"},
+                                         "description": "the raw media; name it with ?filename="},
+        },
+    },
+    "parameters": [
+        {"name": "filename", "in": "query", "required": False, "schema": {"type": "string"},
+         "description": "file name, for a raw (non-multipart) body"},
+        {"name": "callback_url", "in": "query", "required": False, "schema": {"type": "string"},
+         "description": "as the form field, for a raw body"},
+    ],
+}
+
+
+def _load(svc: Service, who: Principal, scan_id: str) -> Scan:
+    with svc.db.read() as s:
+        scan = s.get(Scan, scan_id)
+    # Someone else's scan answers exactly like a missing one: ids must not be probeable.
+    if scan is None or not who.can_see(scan.key_id):
+        raise HTTPException(404, "no such scan")
+    return scan
+
+
+@router.post("/scans", status_code=202, response_model=ScanSummary, openapi_extra=_UPLOAD_BODY,
+             responses={400: {"model": Problem}, 401: {"model": Problem}, 413: {"model": Problem},
+                        415: {"model": Problem}, 422: {"model": Problem}, 429: {"model": Problem}},
+             summary="Upload media to scan")
+async def create_scan(request: Request, svc: Svc, who: Who) -> JSONResponse:
+    """Stores the upload, queues the scan and answers 202 with its id; poll
+    `GET /v1/scans/{id}` (or pass `callback_url`) for the report. Refuses oversize uploads
+    (413), files that are not media (415) and keys over their rate (429, with Retry-After)."""
+    wait = svc.limiter.take(who.bucket, who.rate_per_min)
+    if wait > 0:
+        svc.metrics.uploads_rejected.labels("rate_limited").inc()
+        raise HTTPException(429, f"rate limit of {who.rate_per_min} uploads a minute exceeded",
+                            headers={"Retry-After": retry_after_header(wait)})
+    try:
+        upload = await receive_upload(request, svc.blobs.staging_dir, who.max_upload_bytes)
+    except HTTPException as exc:
+        svc.metrics.uploads_rejected.labels({413: "too_large", 415: "not_media"}.get(
+            exc.status_code, "bad_request")).inc()
+        raise
+    try:
+        callback = upload.fields.get("callback_url") or None
+        if callback is not None:
+            try:
+                callback = await run_in_threadpool(
+                    check_callback_url, callback, allow_private=svc.settings.callback_allow_private)
+            except CallbackURLError as exc:
+                raise HTTPException(422, str(exc)) from exc
+        scan = await run_in_threadpool(svc.accept, upload, who.key_id, callback)
+    finally:
+        upload.discard()  # a no-op once the store moved it
+    return JSONResponse(scan_resource(scan, with_report=False), status_code=202,
+                        headers={"Location": f"/v1/scans/{scan.id}"})
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        when, scan_id = raw.split("|", 1)
+        return datetime.fromisoformat(when), scan_id
+    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+        raise HTTPException(400, "invalid cursor") from exc
+
+
+def _encode_cursor(scan: Scan) -> str:
+    raw = f"{scan.created_at.isoformat()}|{scan.id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _parse_time(value: str) -> datetime:
+    try:
+        t = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise HTTPException(400, f"invalid time {value!r}: use ISO 8601, e.g. 2025-01-31T12:00:00Z") from exc
+    if t.tzinfo is not None:
+        from datetime import timezone
+
+        t = t.astimezone(timezone.utc).replace(tzinfo=None)
+    return t
+
+
+@router.get("/scans", response_model=ScanPage, summary="List scans, newest first")
+def list_scans(
+    svc: Svc, who: Who,
+    verdict: Annotated[str | None, Query(description="comma-separated, e.g. fake,inconclusive")] = None,
+    status: Annotated[str | None, Query(description="comma-separated statuses")] = None,
+    media_type: Annotated[str | None, Query(description="image, video or audio")] = None,
+    since: Annotated[str | None, Query(description="created at or after (ISO 8601)")] = None,
+    until: Annotated[str | None, Query(description="created before (ISO 8601)")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
+) -> dict[str, Any]:
+    q = select(Scan)
+    if not who.admin:
+        q = q.where(Scan.key_id == who.key_id)
+    if verdict:
+        q = q.where(Scan.verdict.in_([v.strip() for v in verdict.split(",") if v.strip()]))
+    if status:
+        q = q.where(Scan.status.in_([v.strip() for v in status.split(",") if v.strip()]))
+    if media_type:
+        q = q.where(Scan.media_type == media_type)
+    if since:
+        q = q.where(Scan.created_at >= _parse_time(since))
+    if until:
+        q = q.where(Scan.created_at < _parse_time(until))
+    if cursor:
+        at, cid = _decode_cursor(cursor)
+        q = q.where(or_(Scan.created_at < at, and_(Scan.created_at == at, Scan.id < cid)))
+    q = q.order_by(Scan.created_at.desc(), Scan.id.desc()).limit(limit + 1)
+    with svc.db.read() as s:
+        rows = list(s.scalars(q))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    svc.audit(who.key_id, "scan.list", None, _filters(verdict, status, media_type, since, until),
+              dedup=True)
+    return {"items": [scan_resource(r, with_report=False) for r in rows],
+            "next_cursor": _encode_cursor(rows[-1]) if more and rows else None}
+
+
+def _filters(*values: str | None) -> str | None:
+    text = ",".join(v for v in values if v)
+    return text[:200] or None
+
+
+@router.get("/scans/{scan_id}", response_model=ScanOut, responses={404: {"model": Problem}},
+            summary="Status and, once done, the report")
+def get_scan(scan_id: str, svc: Svc, who: Who) -> JSONResponse:
+    scan = _load(svc, who, scan_id)
+    if scan.report is not None:
+        svc.audit(who.key_id, "scan.view", scan.id, dedup=True)
+    return JSONResponse(scan_resource(scan))
+
+
+@router.get("/scans/{scan_id}/report.html", response_class=HTMLResponse,
+            responses={404: {"model": Problem}, 409: {"model": Problem}},
+            summary="The self-contained HTML report")
+def get_report_html(scan_id: str, svc: Svc, who: Who) -> HTMLResponse:
+    from fakescope.jobs.worker import load_heatmaps
+    from fakescope.service.render import decoded_rgb, report_html
+
+    scan = _load(svc, who, scan_id)
+    if scan.report is None:
+        raise HTTPException(409, f"the scan is {scan.status}: no report yet")
+    report = ScanReport.model_validate_json(scan.report)
+    rgb = decoded_rgb(svc.blobs, scan)
+    heatmaps = load_heatmaps(svc.blobs.get_bytes(scan.heatmap_key)) \
+        if rgb is not None and scan.heatmap_key and svc.blobs.exists(scan.heatmap_key) else []
+    page = report_html(report, rgb, heatmaps, face_crops=svc.settings.keep_face_crops,
+                       title=f"fakescope report: {scan.filename}")
+    svc.audit(who.key_id, "scan.view_html", scan.id, dedup=True)
+    return HTMLResponse(page, headers={
+        "Content-Security-Policy": "default-src 'none'; img-src data:; style-src 'unsafe-inline'",
+        "Cache-Control": "private, no-store"})
+
+
+@router.get("/scans/{scan_id}/image", responses={200: {"content": {"image/jpeg": {}}},
+                                                 404: {"model": Problem}},
+            summary="The scanned picture (orientation applied, at most 1280 px), for drawing boxes")
+def get_image(scan_id: str, svc: Svc, who: Who) -> Response:
+    from fakescope.service.render import decoded_rgb, preview_jpeg
+
+    scan = _load(svc, who, scan_id)
+    rgb = decoded_rgb(svc.blobs, scan)
+    if rgb is None:
+        raise HTTPException(404, "no picture for this scan (not an image, or not decodable)")
+    svc.audit(who.key_id, "scan.view_media", scan.id, dedup=True)
+    return Response(preview_jpeg(rgb), media_type="image/jpeg",
+                    headers={"Cache-Control": "private, max-age=300"})
+
+
+@router.get("/scans/{scan_id}/heatmap.png", responses={200: {"content": {"image/png": {}}},
+                                                       404: {"model": Problem}},
+            summary="The face heatmaps as a transparent overlay of /image")
+def get_heatmap(scan_id: str, svc: Svc, who: Who) -> Response:
+    from fakescope.jobs.worker import load_heatmaps
+    from fakescope.service.render import heatmap_png
+
+    scan = _load(svc, who, scan_id)
+    if not scan.heatmap_key or not scan.report or not svc.blobs.exists(scan.heatmap_key):
+        raise HTTPException(404, "no heatmaps for this scan")
+    report = ScanReport.model_validate_json(scan.report)
+    if report.media is None:
+        raise HTTPException(404, "no heatmaps for this scan")
+    png = heatmap_png(report.media.width, report.media.height,
+                      load_heatmaps(svc.blobs.get_bytes(scan.heatmap_key)))
+    return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=300"})
+
+
+@router.delete("/scans/{scan_id}", status_code=204, responses={404: {"model": Problem}},
+               summary="Delete the report, the upload and every stored file of a scan")
+def delete_scan(scan_id: str, svc: Svc, who: Who) -> Response:
+    scan = _load(svc, who, scan_id)
+    svc.delete_scan(scan, who.key_id)
+    return Response(status_code=204)
+
+
+@router.get("/info", response_model=Info, tags=["operations"], summary="What this server accepts")
+def info(svc: Svc) -> dict[str, Any]:
+    s = svc.settings
+    return {"version": __version__, "auth_required": s.auth_required,
+            "max_upload_bytes": s.max_upload_bytes, "rate_per_min": s.rate_per_min,
+            "retention_days": s.retention_days, "keep_face_crops": s.keep_face_crops,
+            "workers": s.workers}
+
+
+@ops.get("/healthz", summary="The process is up")
+def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@ops.get("/readyz", summary="Database, blob store and workers are usable",
+         responses={503: {"description": "not ready"}})
+def readyz(svc: Svc) -> JSONResponse:
+    checks = {"database": svc.db.ping(), "blob_store": svc.blobs.writable(),
+              "workers": svc.pool.n == 0 or svc.pool.ready}
+    body: dict[str, Any] = {"status": "ready" if all(checks.values()) else "not ready", "checks": checks}
+    if svc.pool.errors:
+        body["errors"] = svc.pool.errors
+    return JSONResponse(body, status_code=200 if all(checks.values()) else 503)
+
+
+@ops.get("/metrics", summary="Prometheus metrics", response_class=Response,
+         responses={200: {"content": {CONTENT_TYPE: {}}}})
+def metrics(svc: Svc) -> Response:
+    return Response(svc.metrics.render(), media_type=CONTENT_TYPE)
+

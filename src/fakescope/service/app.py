@@ -1,0 +1,110 @@
+"""``create_app(settings)``: the FastAPI application — API, web UI, metrics — and its
+background work (workers, callbacks, retention), started and stopped with the app."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.responses import FileResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+
+from fakescope import __version__
+from fakescope.jobs.worker import ScannerFactory, default_scanner_factory
+from fakescope.service.api import ops, router
+from fakescope.service.core import Clock, Service
+from fakescope.service.settings import ServiceSettings
+from fakescope.store.database import utcnow
+
+STATIC = Path(__file__).parent / "static"
+
+_UI_CSP = ("default-src 'self'; img-src 'self' blob: data:; style-src 'self'; script-src 'self'; "
+           "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
+
+
+class _Observe:
+    """Pure ASGI middleware: latency per route template, and headers every answer carries."""
+
+    def __init__(self, app: Any, service: Service) -> None:
+        self.app = app
+        self.service = service
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:  # type: ignore[type-arg]
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        t0 = time.perf_counter()
+        status = [500]
+        path = scope.get("path", "")
+        ui = path == "/" or path.startswith("/ui/")
+
+        async def _send(message: dict) -> None:  # type: ignore[type-arg]
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+                headers = list(message.get("headers", []))
+                headers.append((b"x-content-type-options", b"nosniff"))
+                headers.append((b"referrer-policy", b"no-referrer"))
+                if ui:
+                    headers.append((b"content-security-policy", _UI_CSP.encode()))
+                message["headers"] = headers
+            await send(message)
+
+        try:
+            await self.app(scope, receive, _send)
+        finally:
+            route = scope.get("route")
+            name = getattr(route, "path", None) or ("/ui" if ui else "unmatched")
+            self.service.metrics.requests.labels(scope.get("method", ""), name, str(status[0])).observe(
+                time.perf_counter() - t0)
+
+
+def create_app(settings: ServiceSettings | None = None, *, clock: Clock = utcnow,
+               scanner_factory: ScannerFactory = default_scanner_factory,
+               start_workers: bool = True) -> FastAPI:
+    settings = settings or ServiceSettings()
+    service = Service(settings, clock=clock, scanner_factory=scanner_factory, start_workers=start_workers)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        service.start()
+        try:
+            yield
+        finally:
+            service.stop()
+
+    app = FastAPI(
+        title="fakescope", version=__version__, lifespan=lifespan,
+        description="Deepfake detection and media provenance. Upload media to `POST /v1/scans`, "
+                    "poll `GET /v1/scans/{id}` for the report. Authenticate with "
+                    "`Authorization: Bearer <API key>` (`fakescope keys create`).",
+        # The bundled Swagger/ReDoc pages load their scripts from a CDN: the service stays
+        # offline and serves only /openapi.json.
+        docs_url=None, redoc_url=None,
+    )
+    app.state.service = service
+    app.include_router(router)
+    app.include_router(ops)
+    if settings.cors_origins:
+        from fastapi.middleware.cors import CORSMiddleware
+
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
+                           allow_methods=["GET", "POST", "DELETE"],
+                           allow_headers=["authorization", "x-api-key", "content-type"],
+                           expose_headers=["location", "retry-after"])
+    app.add_middleware(_Observe, service=service)
+
+    app.mount("/ui", StaticFiles(directory=STATIC), name="ui")
+
+    @app.get("/", include_in_schema=False)
+    def index() -> FileResponse:
+        return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> RedirectResponse:
+        return RedirectResponse("/ui/favicon.svg")
+
+    return app

@@ -1,0 +1,210 @@
+"""The service's state and background work, independent of HTTP: accept an upload, audit,
+purge by retention, and start/stop the workers, callbacks and maintenance threads."""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from sqlalchemy import delete, select
+
+from fakescope.jobs.callbacks import CallbackDispatcher
+from fakescope.jobs.queue import JobQueue
+from fakescope.jobs.worker import ScannerFactory, WorkerPool, default_scanner_factory
+from fakescope.service.metrics import Metrics
+from fakescope.service.ratelimit import RateLimiter
+from fakescope.service.settings import ServiceSettings
+from fakescope.service.uploads import Upload, blob_suffix
+from fakescope.store.blobs import BlobStore
+from fakescope.store.database import Database, utcnow
+from fakescope.store.models import AuditEvent, Scan
+
+log = logging.getLogger("fakescope.service")
+
+Clock = Callable[[], datetime]
+# A blob folder with no scan row is an upload that crashed between storing and recording,
+# or a deletion that crashed half-way; after this long it cannot be an upload in flight.
+ORPHAN_GRACE = timedelta(hours=1)
+VIEW_AUDIT_DEDUP_S = 60.0
+
+
+def new_scan_id(now: datetime) -> str:
+    """Time-ordered (milliseconds first) and unguessable (64 random bits)."""
+    ms = int(now.replace(tzinfo=timezone.utc).timestamp() * 1000)
+    return f"{ms:012x}{secrets.token_hex(8)}"
+
+
+def scan_id_time(scan_id: str) -> datetime | None:
+    try:
+        ms = int(scan_id[:12], 16)
+    except ValueError:
+        return None
+    return datetime.fromtimestamp(ms / 1000, timezone.utc).replace(tzinfo=None)
+
+
+def scan_resource(scan: Scan, *, with_report: bool = True) -> dict[str, Any]:
+    """The JSON a client sees for a scan (the API's ScanOut, and the callback body)."""
+    out: dict[str, Any] = {
+        "id": scan.id, "status": scan.status, "filename": scan.filename,
+        "size_bytes": scan.size_bytes, "sha256": scan.sha256, "media_type": scan.media_type,
+        "verdict": scan.verdict, "score": scan.score, "error": scan.error,
+        "created_at": iso(scan.created_at), "started_at": iso(scan.started_at),
+        "finished_at": iso(scan.finished_at), "expires_at": iso(scan.expires_at),
+        "links": {"self": f"/v1/scans/{scan.id}", "report_html": f"/v1/scans/{scan.id}/report.html"},
+    }
+    if with_report:
+        out["report"] = json.loads(scan.report) if scan.report else None
+    return out
+
+
+def iso(t: datetime | None) -> str | None:
+    return t.isoformat(timespec="milliseconds") + "Z" if t is not None else None
+
+
+class Service:
+    def __init__(self, settings: ServiceSettings, *, clock: Clock = utcnow,
+                 scanner_factory: ScannerFactory = default_scanner_factory,
+                 start_workers: bool = True, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.db = Database(settings.db_url)
+        self.blobs = BlobStore(settings.blobs_url)
+        self.queue = JobQueue(self.db, lease_s=settings.lease_s, max_attempts=settings.max_attempts,
+                              clock=clock)
+        self.metrics = Metrics(self.queue.depth)
+        self.limiter = RateLimiter(monotonic)
+        self.pool = WorkerPool(self.queue, self.blobs, workers=settings.workers if start_workers else 0,
+                               scanner_factory=scanner_factory, on_report=self.metrics.observe_report)
+        self.callbacks = CallbackDispatcher(
+            self.db, lambda scan: scan_resource(scan), timeout_s=settings.callback_timeout_s,
+            max_attempts=settings.callback_max_attempts, allow_private=settings.callback_allow_private,
+            secret=settings.callback_secret, clock=clock)
+        self.start_background = start_workers
+        self._stop = threading.Event()
+        self._maintenance: threading.Thread | None = None
+        self._viewed: dict[tuple[str | None, str, str], float] = {}
+        self._viewed_lock = threading.Lock()
+        self.started = False
+
+    # --- lifecycle -------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.db.migrate()
+        if self.start_background:
+            self.pool.start()
+            self.callbacks.start()
+            self._maintenance = threading.Thread(target=self._maintain, name="fakescope-maintenance",
+                                                 daemon=True)
+            self._maintenance.start()
+        self.started = True
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.pool.stop()
+        if self.start_background:
+            self.callbacks.stop()
+        if self._maintenance is not None:
+            self._maintenance.join(5)
+        self.db.dispose()
+        self.started = False
+
+    def _maintain(self) -> None:
+        while True:
+            try:
+                self.purge()
+            except Exception:
+                log.exception("retention purge failed")
+            if self._stop.wait(self.settings.purge_interval_s):
+                return
+
+    # --- scans -----------------------------------------------------------------------
+
+    def accept(self, upload: Upload, key_id: str | None, callback_url: str | None) -> Scan:
+        """Store the upload, then record the job: once this returns, the scan will happen."""
+        now = self.clock()
+        scan_id = new_scan_id(now)
+        key = f"scans/{scan_id}/upload{blob_suffix(upload.filename, upload.format)}"
+        self.blobs.put_file(key, upload.path)
+        scan = Scan(
+            id=scan_id, created_at=now, expires_at=now + timedelta(days=self.settings.retention_days),
+            status="queued", key_id=key_id, filename=upload.filename, size_bytes=upload.size,
+            sha256=upload.sha256, media_type=upload.media_type, upload_key=key, attempts=0,
+            callback_url=callback_url, callback_attempts=0,
+        )
+        try:
+            with self.db.write() as s:
+                s.add(scan)
+                s.add(AuditEvent(at=now, key_id=key_id, action="scan.create", scan_id=scan_id,
+                                 detail=f"{upload.media_type}, {upload.size} bytes"))
+        except Exception:
+            self.blobs.delete_prefix(f"scans/{scan_id}")
+            raise
+        self.pool.wake()
+        return scan
+
+    def delete_scan(self, scan: Scan, key_id: str | None, action: str = "scan.delete") -> None:
+        with self.db.write() as s:
+            s.execute(delete(Scan).where(Scan.id == scan.id))
+            s.add(AuditEvent(at=self.clock(), key_id=key_id, action=action, scan_id=scan.id))
+        self.blobs.delete_prefix(f"scans/{scan.id}")
+
+    def audit(self, key_id: str | None, action: str, scan_id: str | None = None,
+              detail: str | None = None, *, dedup: bool = False) -> None:
+        """Record an action; ``dedup``: once a minute per key, scan and action (page views)."""
+        if dedup:
+            k = (key_id, scan_id or "", action)
+            now = time.monotonic()
+            with self._viewed_lock:
+                last = self._viewed.get(k)
+                if last is not None and now - last < VIEW_AUDIT_DEDUP_S:
+                    return
+                self._viewed[k] = now
+                if len(self._viewed) > 10_000:
+                    self._viewed = {kk: t for kk, t in self._viewed.items()
+                                    if now - t < VIEW_AUDIT_DEDUP_S}
+        with self.db.write() as s:
+            s.add(AuditEvent(at=self.clock(), key_id=key_id, action=action, scan_id=scan_id,
+                             detail=detail))
+
+    def purge(self) -> int:
+        """Delete scans past their retention (report, upload, heatmaps), old audit events
+        and orphaned blobs. Returns how many scans were purged."""
+        now = self.clock()
+        n = 0
+        while True:
+            with self.db.read() as s:
+                expired = list(s.scalars(select(Scan).where(Scan.expires_at <= now).limit(200)))
+            expired = [x for x in expired if not (x.status == "running" and x.lease_expires_at
+                                                  and x.lease_expires_at > now)]
+            if not expired:
+                break
+            for scan in expired:
+                self.delete_scan(scan, None, action="scan.purge")
+                n += 1
+            self.metrics.purged.inc(len(expired))
+        with self.db.write() as s:
+            s.execute(delete(AuditEvent).where(
+                AuditEvent.at < now - timedelta(days=self.settings.audit_retention_days)))
+        self._sweep_orphans(now)
+        if n:
+            log.info("retention: purged %d scan(s)", n)
+        return n
+
+    def _sweep_orphans(self, now: datetime) -> None:
+        names = self.blobs.list_prefixes("scans")
+        if not names:
+            return
+        old = [x for x in names if (t := scan_id_time(x)) is None or t < now - ORPHAN_GRACE]
+        if not old:
+            return
+        with self.db.read() as s:
+            known = set(s.scalars(select(Scan.id).where(Scan.id.in_(old))))
+        for name in old:
+            if name not in known:
+                self.blobs.delete_prefix(f"scans/{name}")

@@ -1,0 +1,104 @@
+"""Pictures and pages of a stored scan, rendered on request from what is kept: the upload
+(for the retention period), the report JSON and the face heatmaps (evidence maps and
+alignment matrices, no pixels). Nothing rendered here is stored.
+
+Aligned face crops appear in ``report.html`` only when the operator turns
+``keep_face_crops`` on; otherwise the heatmaps are painted over the faces in the picture.
+"""
+
+from __future__ import annotations
+
+import io
+import tempfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from fakescope.config import MediaLimits
+from fakescope.report.schema import ScanReport
+from fakescope.store.blobs import BlobStore
+from fakescope.store.models import Scan
+
+PREVIEW_MAX_SIDE = 1280
+
+
+def decoded_rgb(blobs: BlobStore, scan: Scan) -> np.ndarray | None:
+    """The upload decoded exactly as the scan decoded it (orientation applied), images only."""
+    if scan.media_type != "image" or not scan.upload_key or not blobs.exists(scan.upload_key):
+        return None
+    from fakescope.errors import FakescopeError
+    from fakescope.media import decode, load_bytes
+    from fakescope.media.types import ImageMedia
+
+    try:
+        media = decode(load_bytes(blobs.get_bytes(scan.upload_key), Path(scan.filename), MediaLimits()),
+                       MediaLimits())
+    except FakescopeError:
+        return None
+    return media.rgb if isinstance(media, ImageMedia) else None
+
+
+def _preview_scale(w: int, h: int) -> float:
+    return min(1.0, PREVIEW_MAX_SIDE / max(w, h))
+
+
+def preview_jpeg(rgb: np.ndarray) -> bytes:
+    h, w = rgb.shape[:2]
+    f = _preview_scale(w, h)
+    if f < 1.0:
+        rgb = cv2.resize(rgb, (round(w * f), round(h * f)), interpolation=cv2.INTER_AREA)
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, format="JPEG", quality=85)
+    return buf.getvalue()
+
+
+def heatmap_png(width: int, height: int, heatmaps: list) -> bytes:  # type: ignore[type-arg]
+    """A transparent PNG the size of the preview with the heatmaps painted where the faces are."""
+    from fakescope.report.html import colourise, heat_in_image
+
+    f = _preview_scale(width, height)
+    pw, ph = round(width * f), round(height * f)
+    heat_all = np.zeros((ph, pw), np.float32)
+    cover_all = np.zeros((ph, pw), np.float32)
+    for hm in heatmaps:
+        m = np.asarray(hm.image_to_crop, dtype=np.float64).copy()
+        m[:, :2] /= f  # preview pixel p = f * image pixel
+        heat, cover = heat_in_image((ph, pw), hm.heat, hm.crop_size, m)
+        take = cover > cover_all
+        heat_all[take], cover_all[take] = heat[take], cover[take]
+    rgba = np.zeros((ph, pw, 4), np.uint8)
+    rgba[..., :3] = colourise(heat_all)
+    rgba[..., 3] = np.clip(cover_all * 0.5 * 255, 0, 255).astype(np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(rgba, "RGBA").save(buf, format="PNG", optimize=True)
+    return buf.getvalue()
+
+
+def report_html(report: ScanReport, rgb: np.ndarray | None, heatmaps: list, *,  # type: ignore[type-arg]
+                face_crops: bool, title: str) -> str:
+    """The CLI's self-contained HTML report (``fakescope.report.html``) for one stored scan."""
+    from fakescope.pipeline import Visual
+    from fakescope.report.html import HtmlReportWriter, heat_in_image, overlay
+
+    if rgb is not None:
+        if face_crops:
+            report._visual = Visual(rgb=rgb, heatmaps=heatmaps)
+        else:
+            # The heatmaps painted into the picture, so the writer shows them without the
+            # aligned face crops it would otherwise add beside it.
+            img = rgb
+            for hm in heatmaps:
+                heat, cover = heat_in_image(img.shape[:2], hm.heat, hm.crop_size, hm.image_to_crop)
+                img = overlay(img, heat, cover)
+            report._visual = Visual(rgb=img, heatmaps=[])
+    with tempfile.TemporaryDirectory(prefix="fakescope-html-") as tmp:
+        out = Path(tmp) / "report.html"
+        writer = HtmlReportWriter(out, title=title)
+        try:
+            writer.add(report)
+        finally:
+            writer.close()
+            report.drop_visual()
+        return out.read_text(encoding="utf-8")

@@ -1,0 +1,100 @@
+"""Database tables. Times are naive UTC everywhere: SQLite has no time zones and mixing
+aware and naive values between the two back ends is a classic source of off-by-hours bugs."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Boolean, DateTime, Float, Index, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# Bump when a table changes; `Database.migrate` refuses a database written by a newer
+# fakescope and upgrades an older one step by step.
+SCHEMA_VERSION = 1
+
+JOB_STATUSES = ("queued", "running", "done", "failed")
+FINAL_STATUSES = ("done", "failed")
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class SchemaInfo(Base):
+    __tablename__ = "fakescope_schema"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version: Mapped[int] = mapped_column(Integer)
+    migrated_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class Scan(Base):
+    """One accepted upload: the job (status, lease) and, once done, its report."""
+
+    __tablename__ = "scans"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    expires_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    key_id: Mapped[str | None] = mapped_column(String(40), index=True)
+
+    filename: Mapped[str] = mapped_column(String(512))
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    media_type: Mapped[str | None] = mapped_column(String(16))
+    upload_key: Mapped[str | None] = mapped_column(String(512))
+    heatmap_key: Mapped[str | None] = mapped_column(String(512))
+
+    verdict: Mapped[str | None] = mapped_column(String(16))
+    score: Mapped[float | None] = mapped_column(Float)
+    report: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)
+
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    lease_owner: Mapped[str | None] = mapped_column(String(200))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    callback_url: Mapped[str | None] = mapped_column(String(2048))
+    callback_state: Mapped[str | None] = mapped_column(String(16))  # pending, sent, failed
+    callback_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    callback_next_at: Mapped[datetime | None] = mapped_column(DateTime)
+    callback_error: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        Index("ix_scans_status_created", "status", "created_at"),
+        Index("ix_scans_created_id", "created_at", "id"),
+        Index("ix_scans_callback", "callback_state", "callback_next_at"),
+    )
+
+
+class ApiKey(Base):
+    """An API key: only the SHA-256 of the secret is kept; the key itself is shown once."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    secret_sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime)
+    rate_per_min: Mapped[int | None] = mapped_column(Integer)
+    max_upload_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    admin: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class AuditEvent(Base):
+    """Who did what to which scan, and when; never media, file names or report contents."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+                                    autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    key_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    action: Mapped[str] = mapped_column(String(32))
+    scan_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    detail: Mapped[str | None] = mapped_column(String(200))

@@ -1,0 +1,353 @@
+"""The REST API end to end, on SQLite and PostgreSQL: upload, poll, report, list, delete,
+limits, auth, callbacks, audit and metrics."""
+
+from __future__ import annotations
+
+import http.server
+import io
+import json
+import threading
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import pytest
+from PIL import Image
+from sqlalchemy import select
+
+from fakescope.report.schema import ScanReport
+from fakescope.service.keys import create_key, revoke_key
+from fakescope.store.models import ApiKey, AuditEvent, Scan
+
+from .conftest import FakeClock, FastScanner, upload, wait_final
+
+
+def _blob_dir(tmp_path: Path, scan_id: str) -> Path:
+    return tmp_path / "data" / "blobs" / "scans" / scan_id
+
+
+def test_round_trip(make_client, jpeg_bytes: bytes, tmp_path: Path) -> None:
+    c = make_client()
+    r = upload(c, jpeg_bytes, "my photo.jpg")
+    assert r.status_code == 202, r.text
+    body = r.json()
+    assert body["status"] in ("queued", "running")
+    assert r.headers["location"] == f"/v1/scans/{body['id']}"
+    import hashlib
+
+    assert body["sha256"] == hashlib.sha256(jpeg_bytes).hexdigest()
+
+    done = wait_final(c, body["id"])
+    assert done["status"] == "done"
+    report = ScanReport.model_validate(done["report"])  # the pipeline's own schema
+    assert report.file == "my photo.jpg"
+    assert report.sha256 == body["sha256"]
+    assert report.verdict in ("fake", "real", "inconclusive")
+    assert done["verdict"] == report.verdict and done["score"] == report.score
+    assert len(report.faces) == 1
+    x0, y0, x1, y1 = report.faces[0].box
+    assert 150 < x0 < x1 < 300 and 60 < y0 < y1 < 200  # the astronaut's face
+
+    html = c.get(f"/v1/scans/{body['id']}/report.html")
+    assert html.status_code == 200 and html.headers["content-type"].startswith("text/html")
+    assert "my photo.jpg" in html.text and report.verdict.upper() in html.text
+    assert "default-src 'none'" in html.headers["content-security-policy"]
+
+    img = c.get(f"/v1/scans/{body['id']}/image")
+    assert img.status_code == 200 and img.headers["content-type"] == "image/jpeg"
+    assert Image.open(io.BytesIO(img.content)).size == (512, 512)
+    heat = c.get(f"/v1/scans/{body['id']}/heatmap.png")
+    assert heat.status_code == 200
+    alpha = np.asarray(Image.open(io.BytesIO(heat.content)))[..., 3]
+    assert alpha.shape == (512, 512)
+    # Painted over the face, transparent elsewhere.
+    assert alpha[int(y0) + 10:int(y1) - 10, int(x0) + 10:int(x1) - 10].mean() > 50
+    assert alpha[400:, :100].max() == 0
+
+
+def test_raw_body_upload_and_unknown_scan(make_client, jpeg_bytes: bytes) -> None:
+    c = make_client(scanner=FastScanner())
+    r = c.post("/v1/scans?filename=raw.jpg", content=jpeg_bytes, headers={"content-type": "image/jpeg"})
+    assert r.status_code == 202, r.text
+    assert wait_final(c, r.json()["id"])["report"]["file"] == "raw.jpg"
+    assert c.get("/v1/scans/0123456789abcdef").status_code == 404
+    assert c.get("/v1/scans/0123456789abcdef/report.html").status_code == 404
+
+
+def _insert(svc: Any, clock: FakeClock, n: int, verdicts: list[str]) -> list[str]:
+    from fakescope.service.core import new_scan_id
+
+    ids = []
+    with svc.db.write() as s:
+        for i in range(n):
+            now = clock()
+            sid = new_scan_id(now)
+            s.add(Scan(id=sid, created_at=now, expires_at=now + timedelta(days=30), status="done",
+                       filename=f"f{i}.jpg", size_bytes=1, sha256="0" * 64, media_type="image",
+                       verdict=verdicts[i % len(verdicts)], score=0.5, attempts=1, callback_attempts=0))
+            ids.append(sid)
+    return ids
+
+
+def test_list_paging_and_filters(make_client) -> None:
+    clock = FakeClock()
+    c = make_client(start_workers=False, clock=clock)
+    svc = c.app.state.service
+    ids = _insert(svc, clock, 7, ["fake", "real", "inconclusive"])
+
+    seen, cursor = [], None
+    for _ in range(10):
+        params = {"limit": 3, **({"cursor": cursor} if cursor else {})}
+        page = c.get("/v1/scans", params=params).json()
+        seen += [i["id"] for i in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == list(reversed(ids))  # newest first, each exactly once
+
+    fakes = c.get("/v1/scans", params={"verdict": "fake"}).json()["items"]
+    assert [i["id"] for i in fakes] == [ids[6], ids[3], ids[0]]
+    both = c.get("/v1/scans", params={"verdict": "fake,real"}).json()["items"]
+    assert len(both) == 5
+    since = svc.db.read
+    with since() as s:
+        t3 = s.get(Scan, ids[3]).created_at
+    recent = c.get("/v1/scans", params={"since": t3.isoformat() + "Z"}).json()["items"]
+    assert {i["id"] for i in recent} == set(ids[3:])
+    assert c.get("/v1/scans", params={"status": "queued"}).json()["items"] == []
+    assert c.get("/v1/scans", params={"cursor": "not-a-cursor!"}).status_code == 400
+    assert c.get("/v1/scans", params={"since": "yesterday"}).status_code == 400
+
+
+def test_delete_removes_report_and_every_blob(make_client, jpeg_bytes: bytes, tmp_path: Path) -> None:
+    c = make_client()
+    sid = upload(c, jpeg_bytes).json()["id"]
+    assert wait_final(c, sid)["status"] == "done"
+    folder = _blob_dir(tmp_path, sid)
+    assert sorted(p.name for p in folder.iterdir()) == ["heatmaps.npz", "upload.jpg"]
+    assert c.delete(f"/v1/scans/{sid}").status_code == 204
+    assert not folder.exists()
+    assert c.get(f"/v1/scans/{sid}").status_code == 404
+    assert c.delete(f"/v1/scans/{sid}").status_code == 404
+    with c.app.state.service.db.read() as s:
+        assert s.get(Scan, sid) is None
+
+
+def test_upload_limits(make_client, jpeg_bytes: bytes, tmp_path: Path) -> None:
+    c = make_client(max_upload_mb=0.01, scanner=FastScanner())  # 10 KiB, the photo is ~40 KiB
+    assert len(jpeg_bytes) > 20_000
+    r = upload(c, jpeg_bytes)
+    assert r.status_code == 413 and "limit" in r.json()["detail"]
+
+    # Without a Content-Length (chunked): refused while streaming, at the cap.
+    def chunks():  # type: ignore[no-untyped-def]
+        for i in range(0, len(jpeg_bytes), 4096):
+            yield jpeg_bytes[i:i + 4096]
+
+    r = c.post("/v1/scans?filename=x.jpg", content=chunks(), headers={"content-type": "image/jpeg"})
+    assert r.status_code == 413
+
+    r = c.post("/v1/scans", files={"file": ("notes.jpg", b"just some text, not a photo", "image/jpeg")})
+    assert r.status_code == 415 and "text" in r.json()["detail"]
+    r = c.post("/v1/scans", files={"file": ("empty.jpg", b"", "image/jpeg")})
+    assert r.status_code == 400
+    r = c.post("/v1/scans", files={"other": ("a.jpg", jpeg_bytes[:5000], "image/jpeg")})
+    assert r.status_code == 400
+    staging = tmp_path / "data" / "blobs" / ".staging"
+    assert list(staging.iterdir()) == []  # refused uploads leave nothing behind
+    assert c.get("/v1/scans").json()["items"] == []
+    metrics = c.get("/metrics").text
+    assert 'fakescope_uploads_rejected_total{reason="too_large"} 2.0' in metrics
+    assert 'fakescope_uploads_rejected_total{reason="not_media"} 1.0' in metrics
+
+
+def test_auth_keys_and_rate_limit(make_client, jpeg_bytes: bytes) -> None:
+    c = make_client(auth="required", scanner=FastScanner())
+    svc = c.app.state.service
+    a = create_key(svc.db, "a", rate_per_min=2)
+    b = create_key(svc.db, "b")
+    admin = create_key(svc.db, "ops", admin=True)
+    ha, hb = {"Authorization": f"Bearer {a.token}"}, {"X-API-Key": b.token}
+
+    assert c.get("/healthz").status_code == 200
+    assert c.get("/v1/info").json()["auth_required"] is True
+    r = c.get("/v1/scans")
+    assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
+    assert c.get("/v1/scans", headers={"Authorization": "Bearer fsk_nope_nope"}).status_code == 401
+    assert c.get("/v1/scans", headers={"Authorization": f"Bearer {a.token}x"}).status_code == 401
+    assert upload(c, jpeg_bytes).status_code == 401
+
+    sid = upload(c, jpeg_bytes, headers=ha).json()["id"]
+    assert wait_final(c, sid, ha)["status"] == "done"
+    # Another key's scan is invisible (404, like a missing one); an admin key sees it.
+    assert c.get(f"/v1/scans/{sid}", headers=hb).status_code == 404
+    assert c.delete(f"/v1/scans/{sid}", headers=hb).status_code == 404
+    assert c.get("/v1/scans", headers=hb).json()["items"] == []
+    assert c.get(f"/v1/scans/{sid}", headers={"X-API-Key": admin.token}).status_code == 200
+
+    # Key a may upload 2 a minute: the second passes, the third is refused with Retry-After.
+    assert upload(c, jpeg_bytes, headers=ha).status_code == 202
+    r = upload(c, jpeg_bytes, headers=ha)
+    assert r.status_code == 429 and 1 <= int(r.headers["retry-after"]) <= 30
+    assert upload(c, jpeg_bytes, headers=hb).status_code == 202  # buckets are per key
+
+    with svc.db.read() as s:
+        stored = {k.id: k.secret_sha256 for k in s.scalars(select(ApiKey))}
+    assert a.token not in json.dumps(stored) and len(stored[a.id]) == 64
+
+    assert revoke_key(svc.db, b.id)
+    assert c.get("/v1/scans", headers=hb).status_code == 401
+
+
+class _Receiver(http.server.BaseHTTPRequestHandler):
+    received: ClassVar[list[tuple[dict[str, str], bytes]]] = []
+    event = threading.Event()
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["content-length"]))
+        type(self).received.append(({k.lower(): v for k, v in self.headers.items()}, body))
+        type(self).event.set()
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def test_callback_posts_the_finished_scan(make_client, jpeg_bytes: bytes) -> None:
+    _Receiver.received, _Receiver.event = [], threading.Event()
+    server = http.server.HTTPServer(("127.0.0.1", 0), _Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        c = make_client(scanner=FastScanner(), callback_allow_private=True, callback_secret="s3cret")
+        url = f"http://127.0.0.1:{server.server_port}/hook"
+        sid = upload(c, jpeg_bytes, callback_url=url).json()["id"]
+        assert _Receiver.event.wait(30), "no callback arrived"
+        headers, body = _Receiver.received[0]
+        payload = json.loads(body)
+        assert payload["id"] == sid and payload["status"] == "done" and payload["report"]["verdict"] == "real"
+        import hashlib
+        import hmac
+
+        sig = hmac.new(b"s3cret", body, hashlib.sha256).hexdigest()
+        assert headers["x-fakescope-signature"] == f"sha256={sig}"
+        svc = c.app.state.service
+        for _ in range(50):
+            with svc.db.read() as s:
+                if s.get(Scan, sid).callback_state == "sent":
+                    break
+            import time
+
+            time.sleep(0.1)
+        with svc.db.read() as s:
+            assert s.get(Scan, sid).callback_state == "sent"
+    finally:
+        server.shutdown()
+
+
+def test_callback_url_is_checked(make_client, jpeg_bytes: bytes) -> None:
+    c = make_client(scanner=FastScanner())
+    for bad in ("file:///etc/passwd", "ftp://example.org/x", "http://127.0.0.1:9/x",
+                "http://user:pw@example.org/"):
+        r = upload(c, jpeg_bytes, callback_url=bad)
+        assert r.status_code == 422, bad
+    assert c.get("/v1/scans").json()["items"] == []
+
+
+def test_audit_log_records_who_did_what_without_media(make_client, jpeg_bytes: bytes) -> None:
+    c = make_client(auth="required", scanner=FastScanner())
+    svc = c.app.state.service
+    k = create_key(svc.db, "newsroom")
+    h = {"Authorization": f"Bearer {k.token}"}
+    sid = upload(c, jpeg_bytes, "secret-source.jpg", headers=h).json()["id"]
+    wait_final(c, sid, h)
+    c.get(f"/v1/scans/{sid}", headers=h)  # deduplicated: a poll loop is one view
+    c.get(f"/v1/scans/{sid}/report.html", headers=h)
+    c.delete(f"/v1/scans/{sid}", headers=h)
+    with svc.db.read() as s:
+        events = list(s.scalars(select(AuditEvent).order_by(AuditEvent.id)))
+    actions = [(e.key_id, e.action, e.scan_id) for e in events if e.scan_id == sid]
+    assert actions == [(k.id, "scan.create", sid), (k.id, "scan.view", sid),
+                       (k.id, "scan.view_html", sid), (k.id, "scan.delete", sid)]
+    text = " ".join(f"{e.action} {e.detail}" for e in events)
+    assert "secret-source" not in text
+
+
+def test_retention_purges_with_a_fake_clock(make_client, jpeg_bytes: bytes, tmp_path: Path) -> None:
+    clock = FakeClock()
+    c = make_client(scanner=FastScanner(), clock=clock, retention_days=30)
+    svc = c.app.state.service
+    old = upload(c, jpeg_bytes).json()["id"]
+    wait_final(c, old)
+    clock.advance(days=29)
+    young = upload(c, jpeg_bytes).json()["id"]
+    wait_final(c, young)
+    orphan = _blob_dir(tmp_path, "0" * 12 + "deadbeefdeadbeef")
+    orphan.mkdir(parents=True)
+    (orphan / "upload.jpg").write_bytes(b"left by a crash")
+
+    clock.advance(days=1, hours=1)
+    assert svc.purge() == 1
+    assert c.get(f"/v1/scans/{old}").status_code == 404
+    assert not _blob_dir(tmp_path, old).exists() and not orphan.exists()
+    assert c.get(f"/v1/scans/{young}").status_code == 200 and _blob_dir(tmp_path, young).exists()
+    with svc.db.read() as s:
+        purge = s.scalars(select(AuditEvent).where(AuditEvent.action == "scan.purge")).all()
+    assert [(e.scan_id, e.key_id) for e in purge] == [(old, None)]
+    assert "fakescope_scans_purged_total 1.0" in c.get("/metrics").text
+
+
+def test_metrics_endpoint(make_client, jpeg_bytes: bytes) -> None:
+    c = make_client()
+    sid = upload(c, jpeg_bytes).json()["id"]
+    report = wait_final(c, sid)["report"]
+    text = c.get("/metrics").text
+    assert ('fakescope_http_request_duration_seconds_count{method="POST",route="/v1/scans",status="202"} 1.0'
+            in text)
+    assert 'route="/v1/scans/{scan_id}",status="200"' in text
+    assert 'fakescope_queue_depth{status="queued"} 0.0' in text
+    assert f'fakescope_scans_total{{media_type="image",verdict="{report["verdict"]}"}} 1.0' in text
+    assert 'fakescope_analyzer_duration_seconds_count{analyzer="face-forgery"} 1.0' in text
+    assert "fakescope_scan_duration_seconds_count 1.0" in text
+
+
+def test_health_openapi_and_ui(make_client) -> None:
+    c = make_client(scanner=FastScanner())
+    assert c.get("/healthz").json() == {"status": "ok"}
+    ready = c.get("/readyz")
+    assert ready.status_code == 200 and ready.json()["checks"] == {
+        "database": True, "blob_store": True, "workers": True}
+    spec = c.get("/openapi.json").json()
+    assert {"/v1/scans", "/v1/scans/{scan_id}", "/v1/scans/{scan_id}/report.html", "/healthz",
+            "/readyz", "/metrics"} <= set(spec["paths"])
+    assert "multipart/form-data" in spec["paths"]["/v1/scans"]["post"]["requestBody"]["content"]
+    assert c.get("/docs").status_code == 404  # Swagger UI would load scripts from a CDN
+    page = c.get("/")
+    assert page.status_code == 200 and "/ui/app.js" in page.text
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    assert c.get("/ui/app.js").status_code == 200
+    assert "access-control-allow-origin" not in c.get(
+        "/v1/info", headers={"Origin": "https://elsewhere.example"}).headers  # CORS off
+
+
+def test_cors_when_configured(make_client) -> None:
+    c = make_client(scanner=FastScanner(), cors_origins=["https://newsroom.example"])
+    r = c.get("/v1/info", headers={"Origin": "https://newsroom.example"})
+    assert r.headers["access-control-allow-origin"] == "https://newsroom.example"
+    r = c.get("/v1/info", headers={"Origin": "https://elsewhere.example"})
+    assert "access-control-allow-origin" not in r.headers
+
+
+@pytest.mark.parametrize("keep", [False, True])
+def test_face_crops_only_when_the_operator_turns_them_on(make_client, jpeg_bytes: bytes,
+                                                         tmp_path: Path, keep: bool) -> None:
+    c = make_client(keep_face_crops=keep)
+    sid = upload(c, jpeg_bytes).json()["id"]
+    wait_final(c, sid)
+    html = c.get(f"/v1/scans/{sid}/report.html").text
+    assert ("alt='aligned face'" in html) is keep
+    # What is stored: the upload and the evidence maps; no face pixels.
+    z = np.load(_blob_dir(tmp_path, sid) / "heatmaps.npz")
+    assert sorted(z.files) == ["heat0", "matrix0", "meta0"]
+    assert max(z["heat0"].shape) <= 32 and z["matrix0"].shape == (2, 3)
