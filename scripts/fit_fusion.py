@@ -5,7 +5,8 @@
 
 Every file is scanned by the normal pipeline with the fusion card switched off, so the
 raw score is the maximum over analyzers. On dev data only:
-- Platt scaling of that raw score (``a``, ``b``);
+- Platt scaling of that raw score (``a``, ``b``), both classes weighed equally (the
+  probability is for an even prior: the video dev set holds few fakes);
 - ``threshold_fake``: the lowest calibrated score at which no more than ``--fpr`` of the
   real files (5 % for images, 10 % for videos) would be called fake;
 - ``threshold_real``: below it at most ``--miss`` of the fakes would be called real;
@@ -29,21 +30,34 @@ from fakescope.pipeline import Scanner
 from fakescope.progress import progress_iter
 
 
-def raw_scores(scanner: Scanner, roots: list[Path]) -> tuple[np.ndarray, np.ndarray]:
+def raw_scores(scanner: Scanner, roots: list[Path], cache: Path | None = None,
+               ) -> tuple[np.ndarray, np.ndarray]:
     ys, ss = [], []
     for root in roots:
+        saved = cache / f"{root.name}.npz" if cache else None
+        if saved is not None and saved.exists():
+            d = np.load(saved)
+            ys.extend(d["y"].tolist())
+            ss.extend(d["s"].tolist())
+            continue
+        y_root, s_root = [], []
         for it in progress_iter(read_labels(root), f"scanning {root.name}"):
             r = scanner.scan(it.path, it.file)
             if r.score is None:
                 continue  # no face / error: the verdict is not the fused score's to make
-            ys.append(it.label)
-            ss.append(r.score)
+            y_root.append(it.label)
+            s_root.append(r.score)
+        if saved is not None:
+            saved.parent.mkdir(parents=True, exist_ok=True)
+            np.savez(saved, y=np.array(y_root), s=np.array(s_root))
+        ys += y_root
+        ss += s_root
     return np.array(ys), np.array(ss)
 
 
 def fit(y: np.ndarray, raw: np.ndarray, fpr: float, miss: float, names: list[str]) -> FusionParams:
     logit = np.log(np.clip(raw, 1e-6, 1 - 1e-6) / np.clip(1 - raw, 1e-6, 1))
-    a, b = fit_platt(logit, y)
+    a, b = fit_platt(logit, y, balanced=True)
     p = sigmoid(a * logit + b)
     reals, fakes = np.sort(p[y == 0]), np.sort(p[y == 1])
     # Smallest threshold with at most `fpr` of reals at or above it.
@@ -79,16 +93,18 @@ def main() -> None:
     ap.add_argument("--miss", type=float, default=0.10)
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--version", default="1.0.0")
+    ap.add_argument("--scores-cache", type=Path,
+                    help="keep each folder's raw scores here and reuse them (same models only)")
     args = ap.parse_args()
 
     scanner = Scanner(ScanSettings(provenance=ProvenanceSettings(registry=None)))
     scanner.fusion = None  # raw maxima: what the card is fitted on
-    y, raw = raw_scores(scanner, args.images)
+    y, raw = raw_scores(scanner, args.images, args.scores_cache)
     image = fit(y, raw, args.fpr, args.miss, [p.name for p in args.images])
     report("images", y, raw, image)
     video = None
     if args.videos:
-        vy, vraw = raw_scores(scanner, args.videos)
+        vy, vraw = raw_scores(scanner, args.videos, args.scores_cache)
         video = fit(vy, vraw, args.video_fpr, args.miss, [p.name for p in args.videos])
         report("videos", vy, vraw, video)
     cmd = "python scripts/fit_fusion.py " + " ".join(

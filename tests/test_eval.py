@@ -72,6 +72,18 @@ def test_eval_rejects_bad_labels(tmp_path: Path) -> None:
     assert p.returncode == 2 and "unknown degradation" in p.stderr
 
 
+def test_recording_in_a_card_needs_one_chosen_model(labelled: Path, tmp_path: Path) -> None:
+    # Several models run by default: their metrics must not land in each other's cards.
+    p = subprocess.run([sys.executable, "-m", "fakescope.cli", "eval", str(labelled),
+                        "--record-in-card", "--out", str(tmp_path)],
+                       capture_output=True, text=True, timeout=300)
+    assert p.returncode == 2 and "--analyzer" in p.stderr
+    p = subprocess.run([sys.executable, "-m", "fakescope.cli", "eval", str(labelled),
+                        "--analyzers", "no-such-thing", "--out", str(tmp_path)],
+                       capture_output=True, text=True, timeout=300)
+    assert p.returncode == 2 and "no-such-thing" in p.stderr
+
+
 def test_degradations_parse() -> None:
     from fakescope.evaluation.run import parse_degradation
 

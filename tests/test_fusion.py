@@ -36,6 +36,14 @@ def test_no_face_and_no_other_evidence() -> None:
     assert f.verdict == "no_face" and f.score is None
 
 
+def test_whole_image_evidence_alone_flags_but_never_clears_a_faceless_picture() -> None:
+    flagged = fuse([(_Face(), Evidence(score=None, face_scores=[])), (_Whole(), Evidence(score=0.9))], 0)
+    assert flagged.verdict == "fake" and flagged.score == pytest.approx(0.9)
+    assert "no face" in flagged.reason
+    quiet = fuse([(_Face(), Evidence(score=None, face_scores=[])), (_Whole(), Evidence(score=0.1))], 0)
+    assert quiet.verdict == "no_face" and quiet.score is None
+
+
 def test_calibration_and_thresholds_from_the_fusion_card() -> None:
     params = FusionParams(a=2.0, b=-1.0, threshold_fake=0.9, threshold_real=0.2)
     raw = 0.7

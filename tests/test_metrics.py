@@ -53,3 +53,16 @@ def test_platt_recovers_parameters() -> None:
     y = (rng.uniform(0, 1, x.size) < sigmoid(0.5 * x - 1.0)).astype(int)
     a, b = fit_platt(x, y)
     assert a == pytest.approx(0.5, abs=0.03) and b == pytest.approx(-1.0, abs=0.05)
+
+
+def test_balanced_platt_ignores_the_share_of_fakes() -> None:
+    from fakescope.evaluation.calibration import fit_platt
+
+    rng = np.random.default_rng(0)
+    # Logits symmetric around 0 for the two classes, but only 1 fake in 10.
+    x = np.r_[rng.normal(-1, 1, 900), rng.normal(1, 1, 100)]
+    y = np.r_[np.zeros(900), np.ones(100)]
+    _, b_plain = fit_platt(x, y)
+    a, b = fit_platt(x, y, balanced=True)
+    assert b_plain < -1.5  # the prior of 10 % pulls every probability down...
+    assert abs(b) < 0.25 and a > 0  # ...an even prior puts 0.5 back between the classes

@@ -194,23 +194,30 @@ def test_video_reports_carry_a_voice_entry(tmp_path: Path) -> None:
     assert r.audio is not None and r.segments and abs(r.segments[-1].end_s - 6.0) < 0.2
 
 
-def test_a_voice_alone_cannot_call_a_video_fake() -> None:
+def test_video_score_takes_blinks_and_lip_sync_but_not_motion_nor_voice() -> None:
+    from types import SimpleNamespace
+
     from fakescope.analyzers.base import Evidence
-    from fakescope.analyzers.voice import VoiceAnalyzer
-    from fakescope.audio_scan import AudioEvidence, soundtrack_scores
+    from fakescope.faces.tracking import Track, TrackPoint
+    from fakescope.video_scan import _fuse_video
 
-    va = VoiceAnalyzer()
-    ev = AudioEvidence(results=[(va, Evidence(score=0.99)), (va, Evidence(score=None))])
-    assert soundtrack_scores(ev, (0.35, 0.65)) == {"voice": [pytest.approx(0.64)]}
-    low = AudioEvidence(results=[(va, Evidence(score=0.2))])
-    assert soundtrack_scores(low, (0.35, 0.65)) == {"voice": [0.2]}
-    # When the video's maximum is recalibrated (a fusion card), the cap follows it.
-    from fakescope.fusion import calibrate
-    from fakescope.models.card import FusionParams
+    face = SimpleNamespace(box=np.array([0.0, 0.0, 10.0, 10.0]))
+    track = Track(0, [TrackPoint(i, float(i), face, np.zeros(4), score=0.05)  # type: ignore[arg-type]
+                      for i in range(10)])
+    scanner = SimpleNamespace(fusion=None, band=(0.35, 0.65))
 
-    params = FusionParams(a=0.7, b=-0.4, threshold_fake=0.8, threshold_real=0.3)
-    capped = soundtrack_scores(ev, (0.35, 0.65), params)["voice"][0]
-    assert calibrate(capped, params) == pytest.approx(0.79)
+    def clip(**scores: float) -> list:
+        return [(SimpleNamespace(name=n.replace("_", "-")), Evidence(score=v)) for n, v in scores.items()]
+
+    # A confident "no blending" from the frame model does not cancel missing blinks...
+    tracks, fused = _fuse_video([track], clip(blink=0.8, motion=0.1), {}, scanner)  # type: ignore[arg-type]
+    assert fused.score == pytest.approx(0.8) and fused.verdict == "fake"
+    assert tracks[0].frame_score == pytest.approx(0.05) and tracks[0].evidence["motion"] == 0.1
+    _, fused = _fuse_video([track], clip(blink=0.5, lip_sync=0.7), {}, scanner)  # type: ignore[arg-type]
+    assert fused.score == pytest.approx(0.7)
+    # ...while motion (reported only) does not raise the score.
+    _, fused = _fuse_video([track], clip(motion=0.95), {}, scanner)  # type: ignore[arg-type]
+    assert fused.score == pytest.approx(0.05) and fused.verdict == "real"
 
 
 def test_html_report_has_the_voice_timeline(explaining_scanner: Scanner, files: dict[str, Path]) -> None:

@@ -11,13 +11,11 @@ long the file is. Verdict rule (documented in docs/architecture.md, "Audio"):
 - provenance then applies exactly as for images and video.
 
 Videos: ``soundtrack_evidence`` runs the ``soundtrack`` analyzers over the *whole* audio
-track (streamed the same way); the video branch adds their scores as whole-clip evidence
-that joins the maximum, like whole-frame evidence, **capped just below the upper edge of
-the inconclusive band** (``soundtrack_scores``): on the real soundtracks of video/dev
-(in-the-wild interviews and acted speech, AAC 16 kHz) the voice model called 5 of 21
-"synthetic" (docs/metrics.md), so until it is validated on such speech, a voice alone can
-send a video to a person (``inconclusive``) but cannot call it fake. The voice entry in the
-report keeps its own, uncapped score.
+track (streamed the same way); the video report shows their scores and segments, but the
+clip's score does not include them: on the real soundtracks of video/dev (in-the-wild
+interviews and acted speech, AAC 16 kHz) the voice model called 5 of 21 "synthetic"
+(docs/metrics.md), so until it is validated on such speech it informs a person reading
+the report and does not decide the verdict.
 """
 
 from __future__ import annotations
@@ -25,7 +23,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -143,24 +141,6 @@ def soundtrack_evidence(scanner: Scanner, media: VideoMedia) -> AudioEvidence | 
 
     item = AudioItem(media=media, chunks=chunks, rate=RATE, settings=scanner.settings)
     return run_audio_analyzers(analyzers, item)
-
-
-SOUNDTRACK_MARGIN = 0.01
-
-
-def soundtrack_scores(ev: AudioEvidence, band: tuple[float, float],
-                      params: Any = None) -> dict[str, list[float]]:
-    """Whole-clip evidence for the video fusion: each soundtrack analyzer's score, capped so
-    that on its own it stays ``SOUNDTRACK_MARGIN`` below the fake threshold (see the module
-    docstring for why). ``params``: the fusion card's video recalibration (``a``, ``b``,
-    ``threshold_fake``), when the video's maximum is recalibrated before the verdict; the
-    cap is then mapped back through it."""
-    fake_at = float(params.threshold_fake) if params is not None else band[1]
-    cap = fake_at - SOUNDTRACK_MARGIN
-    if params is not None and float(params.a) > 0:
-        z = (float(np.log(cap / (1 - cap))) - float(params.b)) / float(params.a)
-        cap = float(1.0 / (1.0 + np.exp(-z)))
-    return {a.name: [min(float(e.score), cap)] for a, e in ev.results if e.score is not None}
 
 
 def soundtrack_info(media: VideoMedia, ev: AudioEvidence) -> AudioInfo:

@@ -188,10 +188,14 @@ def _print_text(out, report) -> None:  # type: ignore[no-untyped-def]
 @click.option("--limit", type=click.IntRange(min=1), help="Evaluate only the first N rows.")
 @click.option("--subsample", type=click.IntRange(min=2),
               help="Evaluate a fixed random subset of N rows (seed 0).")
+@click.option("--analyzers", help="Comma-separated analyzer names (default: all), e.g. to "
+                                  "measure one model.")
 @click.option("--record-in-card", is_flag=True,
-              help="Record the metrics in the card of each model evaluated (maintainers).")
+              help="Record the metrics in the card of the one model evaluated (maintainers; "
+                   "with --analyzers).")
 def eval(directories: tuple[Path, ...], out_dir: Path | None, degradations: tuple[str, ...],
-         bootstrap: int, limit: int | None, subsample: int | None, record_in_card: bool) -> None:
+         bootstrap: int, limit: int | None, subsample: int | None, analyzers: str | None,
+         record_in_card: bool) -> None:
     """Measure detection on labelled folders (DIR/labels.csv: file,label with real/fake).
 
     Prints AUC (with a bootstrap 95% interval), EER, accuracy, TPR/FPR at the shipped
@@ -204,7 +208,14 @@ def eval(directories: tuple[Path, ...], out_dir: Path | None, degradations: tupl
     try:
         for d in degradations:
             parse_degradation(d)
-        scanner = Scanner(eval_settings())
+        settings = eval_settings()
+        if analyzers:
+            settings.analyzers = [a.strip() for a in analyzers.split(",") if a.strip()]
+        scanner = Scanner(settings)
+        with_cards = [a.name for a in scanner.analyzers if a.card is not None]
+        if record_in_card and len(with_cards) != 1:
+            _fail("--record-in-card records one model's metrics: choose it with --analyzers "
+                  f"(models here: {', '.join(with_cards) or 'none'})", EXIT_USAGE)
         results = []
         for directory in directories:
             for d in degradations:
@@ -215,7 +226,8 @@ def eval(directories: tuple[Path, ...], out_dir: Path | None, degradations: tupl
                 results.append(result)
                 click.echo(result.text() + "\n")
     except FakescopeError as exc:
-        _fail(str(exc), EXIT_USAGE if exc.code == "dataset_error" else EXIT_SOME_FAILED)
+        usage = exc.code in ("dataset_error", "unknown_analyzer")
+        _fail(str(exc), EXIT_USAGE if usage else EXIT_SOME_FAILED)
     if len(results) > 1:
         click.echo(results_table(results))
     click.echo(f"wrote metrics.json, scores.csv, roc.png and reliability.png under {out_dir}/",
@@ -357,13 +369,19 @@ def train() -> None:
 @click.option("--dev", "dev_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               default=Path("runs/face-forgery"), show_default=True)
-@click.option("--epochs", type=click.IntRange(min=1), default=6, show_default=True)
+@click.option("--epochs", type=click.IntRange(min=1), default=5, show_default=True)
 @click.option("--input-size", type=click.IntRange(min=32), default=None)
 @click.option("--batch-size", type=click.IntRange(min=2), default=32, show_default=True)
 @click.option("--lr", type=float, default=4e-4, show_default=True)
 @click.option("--sbi-share", type=click.FloatRange(0, 1), default=0.5, show_default=True,
               help="Share of each epoch's fakes that are self-blended images.")
-@click.option("--sbi/--no-sbi", default=True, help="Use self-blended pseudo-fakes.")
+@click.option("--sbi/--no-sbi", default=False, show_default=True,
+              help="Add self-blended pseudo-fakes (off in the shipped model: see the ablation "
+                   "in docs/metrics.md).")
+@click.option("--appearance-p", type=click.FloatRange(0, 1), default=0.3, show_default=True,
+              help="Share of faces globally restyled (colour, tone, blur), label kept.")
+@click.option("--version", "version", default="1.1.0", show_default=True,
+              help="Version written into the exported card.")
 @click.option("--dataset-fakes/--no-dataset-fakes", default=True,
               help="Use the folder's own fakes (off: real faces + SBI only).")
 @click.option("--pair-batches/--no-pair-batches", default=True,
@@ -374,8 +392,9 @@ def train() -> None:
 @click.option("--limit", type=click.IntRange(min=10), help="Use only N rows (smoke test).")
 def train_face_forgery(data_dir: Path, dev_dir: Path | None, out_dir: Path, epochs: int,
                        input_size: int | None, batch_size: int, lr: float, sbi_share: float,
-                       sbi: bool, dataset_fakes: bool, pair_batches: bool, tta: str,
-                       max_minutes: float | None, limit: int | None) -> None:
+                       sbi: bool, appearance_p: float, version: str, dataset_fakes: bool,
+                       pair_batches: bool, tta: str, max_minutes: float | None,
+                       limit: int | None) -> None:
     """Train the face-forgery model and export ONNX + card into --out."""
     try:
         from fakescope.train.face_forgery import TrainConfig
@@ -386,7 +405,7 @@ def train_face_forgery(data_dir: Path, dev_dir: Path | None, out_dir: Path, epoc
         data_dir=data_dir, dev_dir=dev_dir, out_dir=out_dir, epochs=epochs, input_size=input_size,
         batch_size=batch_size, lr=lr, sbi_share=sbi_share, use_sbi=sbi,
         use_dataset_fakes=dataset_fakes, pair_batches=pair_batches, tta=tta,
-        max_minutes=max_minutes, limit=limit,
+        max_minutes=max_minutes, limit=limit, appearance_p=appearance_p, version=version,
     )
     logging.getLogger("fakescope.train").setLevel(logging.INFO)
     path = run_train(cfg)
@@ -400,15 +419,16 @@ def train_face_forgery(data_dir: Path, dev_dir: Path | None, out_dir: Path, epoc
               help="Labelled folder whose real images are used (fakes are re-synthesised).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               default=Path("runs/synthesis"), show_default=True)
-@click.option("--steps", type=click.IntRange(min=10), default=2000, show_default=True)
+@click.option("--steps", type=click.IntRange(min=10), default=1200, show_default=True)
 @click.option("--ae-steps", type=click.IntRange(min=10), default=800, show_default=True,
               help="Training steps of each simulating auto-encoder.")
 @click.option("--holdout-kind", type=click.Choice(["transposed", "nearest", "bilinear",
                                                    "pixelshuffle"]),
               help="Leave this decoder kind out of training and report AUC on it.")
 @click.option("--max-images", type=click.IntRange(min=10), default=3000, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=2), default=32, show_default=True)
 def train_synthesis(data_dir: Path, out_dir: Path, steps: int, ae_steps: int,
-                    holdout_kind: str | None, max_images: int) -> None:
+                    holdout_kind: str | None, max_images: int, batch_size: int) -> None:
     """Train the whole-image synthesis detector on simulated generator traces."""
     try:
         from fakescope.train.synthesis import SynthConfig
@@ -417,7 +437,7 @@ def train_synthesis(data_dir: Path, out_dir: Path, steps: int, ae_steps: int,
         _fail(f"training needs the [train] extra ({exc}); run `make setup-train`", EXIT_USAGE)
     logging.getLogger("fakescope.train").setLevel(logging.INFO)
     cfg = SynthConfig(data_dir=data_dir, out_dir=out_dir, steps=steps, ae_steps=ae_steps,
-                      holdout_kind=holdout_kind, max_images=max_images)
+                      holdout_kind=holdout_kind, max_images=max_images, batch_size=batch_size)
     path = run_train(cfg)
     click.echo(f"exported {path} and its card")
 

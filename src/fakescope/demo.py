@@ -38,19 +38,21 @@ def no_face_photo() -> np.ndarray:
     return np.ascontiguousarray(_skimage_data().coffee())
 
 
-def self_blended_photo(rgb: np.ndarray, seed: int = 7, size: int = 256,
+def self_blended_photo(rgb: np.ndarray, seed: int = 2, size: int = 256,
                        margin: float = 1.1) -> np.ndarray:
     """The photo with its (first) face replaced by a self-blended version of itself.
 
-    A clearly visible blend (full opacity, colour and sharpness mismatch) so the demo
-    shows what the detector reacts to; the answer is known: manipulated.
+    A clearly visible blend (a slightly enlarged copy at full opacity, colour and
+    sharpness mismatch, a narrow seam) so the demo shows what the detector reacts to; the
+    answer is known: manipulated.
     """
     face = get_detector().detect(rgb)[0]
     if face.mesh is None:
         raise RuntimeError("demo face needs FaceMesh landmarks")
     crop, m = face.aligned(rgb, size, margin)
     mesh_crop = face.mesh @ m[:, :2].T + m[:, 2]
-    cfg = SBIConfig(blend_ratios=(1.0,), inner_mask_p=0.0, boundary_blur=(7, 15))
+    cfg = SBIConfig(scale=(1.06, 1.1), shift=0.04, blend_ratios=(1.0,), inner_mask_p=0.0,
+                    boundary_blur=(3, 5))
     blended, mask = self_blend(crop, mesh_crop, np.random.default_rng(seed), cfg, alter="inside")
     h, w = rgb.shape[:2]
     inv = invert(m)

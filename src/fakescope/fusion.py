@@ -11,7 +11,9 @@ Rules (documented in docs/architecture.md):
   between. Without a card, the models' own band applies.
 - Weak evidence is inconclusive, not real: a face too small to judge (eyes closer than
   ``MIN_EYE_DISTANCE_PX``) cannot clear an image.
-- ``no_face`` when face analyzers found nothing to judge and no other analyzer gave a score.
+- ``no_face`` when no face was found, unless a whole-image analyzer (``synthesis``) alone
+  reaches the fake threshold: then ``fake``. Whole-image analyzers never clear a faceless
+  picture as ``real``.
 """
 
 from __future__ import annotations
@@ -80,6 +82,17 @@ def fuse(results: list[tuple[Analyzer, Evidence]], n_faces: int,
         if n_faces == 0:
             return Fused("no_face", None, face_scores, "no face found to judge")
         return Fused("inconclusive", None, face_scores, "no analyzer could score this file")
+    if n_faces == 0:
+        # Whole-image analyzers alone may flag a picture but never clear it: they look for
+        # one family of traces (generator upsampling), and a photo without faces is outside
+        # what the face models vouch for.
+        score = calibrate(max(image_level), params)
+        hi = band_of(params, band)[1]
+        if score >= hi:
+            return Fused("fake", float(score), face_scores,
+                         f"no face, but whole-image synthesis traces: probability {score:.2f} ≥ {hi:.2f}")
+        return Fused("no_face", None, face_scores,
+                     f"no face found to judge; no synthesis trace in the whole image ({score:.2f})")
     score = calibrate(max(parts), params)
     verdict, reason = verdict_for(score, band_of(params, band))
     if verdict == "fake":

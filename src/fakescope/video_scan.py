@@ -9,9 +9,13 @@ Aggregation (documented in docs/architecture.md):
 - a track's frame score is the mean face-forgery logit over its frames after dropping
   the highest and lowest 10 % (robust to a few outlier frames), turned back into a
   probability;
-- temporal analyzers (blink, motion, lip-sync) speak for the most prominent track: each
-  adds ``TEMPORAL_WEIGHT`` x its logit (a score of 0.5, no opinion, adds nothing);
-- whole-frame analyzers (synthesis) contribute their mean over frames;
+- temporal analyzers speak for the most prominent track: its score is the maximum of its
+  frame score and the scores of the analyzers in ``SCORED_TEMPORAL`` (blink, lip-sync).
+  A maximum, not a sum: the frame model looks for blending traces, and its confident
+  "real" on a fully generated talking head must not cancel missing blinks. ``motion`` and
+  the soundtrack's ``voice`` are reported but not scored (see docs/metrics.md, "Video":
+  on the dev clips both flagged real footage more often than generated footage);
+- whole-frame analyzers contribute their mean over frames;
 - the clip's score is the maximum over tracks and whole-frame evidence.
 """
 
@@ -48,7 +52,7 @@ from fakescope.report.schema import (
 if TYPE_CHECKING:
     from fakescope.pipeline import Scanner
 
-TEMPORAL_WEIGHT = 0.5
+SCORED_TEMPORAL = frozenset({"blink", "lip-sync"})
 TOP_FRAMES = 4
 THUMB_SIDE = 720
 AUDIO_RATE = 16000
@@ -200,14 +204,13 @@ def scan_video(scanner: Scanner, loaded: LoadedFile, media: VideoMedia, display:
             spent[a.name] = _ms(ta)
     timing.analyzers = round(t_an * 1000, 2) + _ms(t0)
 
-    # The voice over the whole soundtrack joins the clip's maximum, capped (audio_scan.py).
-    from fakescope.audio_scan import soundtrack_evidence, soundtrack_info, soundtrack_scores
+    # The voice over the whole soundtrack is reported beside the clip, not scored into it:
+    # it calls too many real in-the-wild voices synthetic (docs/metrics.md, "Voice").
+    from fakescope.audio_scan import soundtrack_evidence, soundtrack_info
 
     sound = soundtrack_evidence(scanner, media)
     if sound is not None:
         timing.analyzers += sound.time_ms
-        fusion = getattr(scanner, "fusion", None)
-        whole_frame.update(soundtrack_scores(sound, scanner.band, fusion.video if fusion else None))
     tracks_out, fused = _fuse_video(tracker.tracks, clip_results, whole_frame, scanner)
     t0 = time.perf_counter()
     provenance = scanner.provenance.check(loaded, None)
@@ -292,8 +295,7 @@ def _fuse_video(tracks: list[Track], clip_results: list[tuple[Analyzer, Evidence
         evidence: dict[str, float | None] = {}
         if t is main and ff is not None:
             evidence = dict(temporal)
-            z = _logit(ff) + sum(TEMPORAL_WEIGHT * _logit(v) for v in temporal.values() if v is not None)
-            score = float(sigmoid(z))
+            score = max([ff] + [v for n, v in temporal.items() if n in SCORED_TEMPORAL and v is not None])
         worst = max(t.points, key=lambda p: p.score if p.score is not None else -1.0)
         out.append(TrackResult(
             id=t.id, frames=len(t.points), first_s=round(t.points[0].time_s, 3),

@@ -18,6 +18,12 @@ def _face_forgery() -> Analyzer:
     return FaceForgeryAnalyzer()
 
 
+def _synthesis() -> Analyzer:
+    from fakescope.analyzers.synthesis import SynthesisAnalyzer
+
+    return SynthesisAnalyzer()
+
+
 def _metadata() -> Analyzer:
     from fakescope.provenance.metadata import MetadataAnalyzer
 
@@ -50,12 +56,17 @@ def _voice() -> Analyzer:
 
 BUILTIN: dict[str, Callable[[], Analyzer]] = {
     "face-forgery": _face_forgery,
+    "synthesis": _synthesis,
     "metadata": _metadata,
     "blink": _blink,
     "motion": _motion,
     "lip-sync": _lipsync,
     "voice": _voice,
 }
+# Built-in analyzers that run only when named (`--analyzers`): `synthesis` separates
+# simulated generator traces perfectly on dev but flags about a quarter of real video
+# frames (upscaled pixels look generated to it); see docs/metrics.md, "Generated images".
+OPT_IN = frozenset({"synthesis"})
 # Built-in analyzers without a model (and so without a card for `fakescope models`).
 MODEL_FREE = frozenset({"metadata", "blink", "motion", "lip-sync"})
 
@@ -75,9 +86,10 @@ def available() -> dict[str, Callable[[], Analyzer]]:
 
 
 def create(names: list[str] | None = None) -> list[Analyzer]:
-    """Instantiate the named analyzers (all available ones when ``names`` is None)."""
+    """Instantiate the named analyzers (the default set: every available one but the
+    opt-in ones, when ``names`` is None)."""
     table = available()
-    wanted = list(table) if names is None else names
+    wanted = [n for n in table if n not in OPT_IN] if names is None else names
     unknown = [n for n in wanted if n not in table]
     if unknown:
         raise UnknownAnalyzerError(

@@ -111,6 +111,7 @@ def evaluate(directory: Path, out_dir: Path, bootstrap: int = 1000, limit: int |
     degrade = parse_degradation(degradation)
     scanner = scanner or Scanner(eval_settings())
     rows = []
+    kinds: set[str | None] = set()
     label = directory.name + ("" if degradation == "none" else f" [{degradation}]")
     for it in progress_iter(items, f"evaluating {label}"):
         if degrade is None:
@@ -126,9 +127,10 @@ def evaluate(directory: Path, out_dir: Path, bootstrap: int = 1000, limit: int |
                                        f"not {media.media_type}")
                 rep = scanner.scan_bytes(degrade(media.rgb), it.file)
         rows.append((it.file, it.label, rep.score, rep.verdict, rep.reason))
+        kinds.add(rep.media_type)
     y = np.array([r[1] for r in rows])
     s = np.array([r[2] if r[2] is not None else NO_OPINION for r in rows], dtype=np.float64)
-    threshold = _threshold(scanner)
+    threshold = _threshold(scanner, video=kinds == {"video"})
     metrics = summarise(y, s, threshold, probabilities=True, bootstrap=bootstrap)
     verdicts: dict[str, int] = {}
     for r in rows:
@@ -152,7 +154,11 @@ def evaluate(directory: Path, out_dir: Path, bootstrap: int = 1000, limit: int |
     return result
 
 
-def _threshold(scanner: Scanner) -> float:
+def _threshold(scanner: Scanner, video: bool = False) -> float:
+    """The score at which verdicts turn ``fake``: the fusion card's, else the model's."""
+    if scanner.fusion is not None:
+        params = scanner.fusion.video if video and scanner.fusion.video else scanner.fusion.image
+        return params.threshold_fake
     cards = [a.card for a in scanner.analyzers if a.card is not None]
     return cards[0].threshold if cards else 0.5
 

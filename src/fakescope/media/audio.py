@@ -15,7 +15,7 @@ import numpy as np
 
 from fakescope.config import MediaLimits
 from fakescope.errors import CorruptMediaError, MediaLimitError, UnsupportedMediaError
-from fakescope.media.container import Source, _open
+from fakescope.media.container import Source, _open, one_line
 
 RATE = 16000  # what the voice analyzer and lip-sync expect
 CHUNK_S = 30.0
@@ -101,17 +101,13 @@ def stream_samples(source: Source, rate: int, chunk_s: float, max_seconds: float
                 pending.append(res.to_ndarray().reshape(-1).astype(np.float32, copy=False))
         except av.FFmpegError as exc:
             if decoded == 0 and emitted == 0:
-                raise CorruptMediaError(f"audio cannot be decoded: {_one_line(exc)}") from exc
+                raise CorruptMediaError(f"audio cannot be decoded: {one_line(exc)}") from exc
             if notes is not None:
-                notes.append(f"audio decoding stopped at {emitted / rate:.1f} s: {_one_line(exc)}")
+                notes.append(f"audio decoding stopped at {emitted / rate:.1f} s: {one_line(exc)}")
         if pending:
             tail = np.concatenate(pending)[: max(0, limit - emitted)]
             if len(tail):
                 yield tail
-
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split())
 
 
 def probe_audio(source: Source, fmt: str, limits: MediaLimits) -> AudioMedia:

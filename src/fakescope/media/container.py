@@ -36,6 +36,11 @@ def _open(data: Source) -> Iterator[Any]:
         container.close()
 
 
+def one_line(exc: BaseException) -> str:
+    """A decoder's message on one line (PyAV's can span several)."""
+    return " ".join(str(exc).split())
+
+
 def keyframes(data: Source, limits: MediaLimits | None = None, max_frames: int = 64) -> list[np.ndarray]:
     """RGB keyframes of the first video stream (only keyframes are decoded: cheap)."""
     import av

@@ -16,7 +16,7 @@ import numpy as np
 
 from fakescope.config import MediaLimits
 from fakescope.errors import CorruptMediaError, MediaLimitError, UnsupportedMediaError
-from fakescope.media.container import Source, _open
+from fakescope.media.container import Source, _open, one_line
 from fakescope.media.image import check_dimensions
 
 # Files longer than this are sampled by seeking instead of decoding every frame.
@@ -124,8 +124,8 @@ class VideoMedia:
                     yield max(0.0, t), fr
             except av.FFmpegError as exc:
                 if n == 0:
-                    raise CorruptMediaError(f"video cannot be decoded: {_one_line(exc)}") from exc
-                self.notes.append(f"decoding stopped after {n} frames: {_one_line(exc)}")
+                    raise CorruptMediaError(f"video cannot be decoded: {one_line(exc)}") from exc
+                self.notes.append(f"decoding stopped after {n} frames: {one_line(exc)}")
 
     def _seek_frames(self, times: list[float]) -> Iterator[Frame]:
         for target in times:
@@ -148,10 +148,6 @@ class VideoMedia:
         from fakescope.media.container import audio_samples
 
         return audio_samples(self.source, rate, max_seconds=max_seconds)
-
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split())
 
 
 def probe_video(source: Source, fmt: str, limits: MediaLimits) -> VideoMedia:

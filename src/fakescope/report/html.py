@@ -126,38 +126,51 @@ def draw_faces(rgb: np.ndarray, heatmaps: list, boxes: list[tuple[np.ndarray, fl
 _TRACK_COLOURS = ("#1565c0", "#ef6c00", "#6a1b9a", "#00838f", "#ad1457", "#558b2f")
 
 
+_PAD_L, _PAD_R, _PAD_T, _PAD_B = 44, 12, 12, 34
+
+
+class _Chart:
+    """Axes of a probability-over-time chart: the verdict band shaded, 0/0.5/1 and six time
+    ticks labelled. ``x``/``y`` map seconds and probabilities to SVG coordinates."""
+
+    def __init__(self, width: int, height: int, dur: float, band: tuple[float, float],
+                 aria: str, xlabel: str, decimals: int = 0) -> None:
+        self.w, self.h, self.dur = width - _PAD_L - _PAD_R, height - _PAD_T - _PAD_B, dur
+        x, y, w = self.x, self.y, self.w
+        self.parts = [
+            f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height}' "
+            f"role='img' aria-label='{aria}'>",
+            f"<rect x='{_PAD_L}' y='{y(1):.1f}' width='{w}' height='{y(band[1]) - y(1):.1f}' "
+            "fill='#ffebee'/>",
+            f"<rect x='{_PAD_L}' y='{y(band[1]):.1f}' width='{w}' "
+            f"height='{y(band[0]) - y(band[1]):.1f}' fill='#fff8e1'/>",
+            f"<rect x='{_PAD_L}' y='{y(band[0]):.1f}' width='{w}' height='{y(0) - y(band[0]):.1f}' "
+            "fill='#e8f5e9'/>"]
+        for p in (0.0, 0.5, 1.0):
+            self.parts.append(f"<text x='{_PAD_L - 6}' y='{y(p) + 4:.1f}' font-size='11' "
+                              f"text-anchor='end'>{p:.1f}</text>")
+        for k in range(6):
+            t = dur * k / 5
+            self.parts.append(f"<text x='{x(t):.1f}' y='{height - 14}' font-size='11' "
+                              f"text-anchor='middle'>{t:.{decimals}f}s</text>")
+        self.parts.append(f"<text x='{_PAD_L + w / 2:.0f}' y='{height - 1}' font-size='11' "
+                          f"text-anchor='middle'>{xlabel}</text>")
+
+    def x(self, t: float) -> float:
+        return _PAD_L + self.w * t / self.dur
+
+    def y(self, p: float) -> float:
+        return _PAD_T + self.h * (1 - p)
+
+
 def timeline_svg(report: ScanReport, band: tuple[float, float] = (0.35, 0.65), width: int = 760,
                  height: int = 220) -> str:
     """Score over time, one line per person, with the verdict band shaded."""
     if not report.timeline or report.video is None:
         return ""
-    pad_l, pad_r, pad_t, pad_b = 44, 12, 12, 34
-    w, h = width - pad_l - pad_r, height - pad_t - pad_b
     dur = max(report.video.duration_s, report.timeline[-1].time_s, 1e-3)
-
-    def x(t: float) -> float:
-        return pad_l + w * t / dur
-
-    def y(p: float) -> float:
-        return pad_t + h * (1 - p)
-
-    out = [f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height}' "
-           f"role='img' aria-label='manipulation probability over time'>",
-           f"<rect x='{pad_l}' y='{y(1):.1f}' width='{w}' height='{y(band[1]) - y(1):.1f}' "
-           "fill='#ffebee'/>",
-           f"<rect x='{pad_l}' y='{y(band[1]):.1f}' width='{w}' height='{y(band[0]) - y(band[1]):.1f}' "
-           "fill='#fff8e1'/>",
-           f"<rect x='{pad_l}' y='{y(band[0]):.1f}' width='{w}' height='{y(0) - y(band[0]):.1f}' "
-           "fill='#e8f5e9'/>"]
-    for p in (0.0, 0.5, 1.0):
-        out.append(f"<text x='{pad_l - 6}' y='{y(p) + 4:.1f}' font-size='11' text-anchor='end'>"
-                   f"{p:.1f}</text>")
-    for k in range(6):
-        t = dur * k / 5
-        out.append(f"<text x='{x(t):.1f}' y='{height - 14}' font-size='11' text-anchor='middle'>"
-                   f"{t:.0f}s</text>")
-    out.append(f"<text x='{pad_l + w / 2:.0f}' y='{height - 1}' font-size='11' text-anchor='middle'>"
-               "time in the clip</text>")
+    chart = _Chart(width, height, dur, band, "manipulation probability over time", "time in the clip")
+    x, y, out = chart.x, chart.y, chart.parts
     ids = sorted({tid for p in report.timeline for tid in p.track_scores})
     for n, tid in enumerate(ids):
         pts = [(p.time_s, p.track_scores[tid]) for p in report.timeline
@@ -169,7 +182,7 @@ def timeline_svg(report: ScanReport, band: tuple[float, float] = (0.35, 0.65), w
         out.append(f"<polyline fill='none' stroke='{colour}' stroke-width='2' points='{path}'/>")
         out += [f"<circle cx='{x(t):.1f}' cy='{y(v):.1f}' r='2.5' fill='{colour}'/>"  # type: ignore[arg-type]
                 for t, v in pts]
-        out.append(f"<text x='{pad_l + 8 + 80 * n}' y='{pad_t + 12}' font-size='11' fill='{colour}'>"
+        out.append(f"<text x='{_PAD_L + 8 + 80 * n}' y='{_PAD_T + 12}' font-size='11' fill='{colour}'>"
                    f"person {int(tid) + 1}</text>")
     out.append("</svg>")
     return "".join(out)
@@ -217,32 +230,10 @@ def segments_svg(report: ScanReport, band: tuple[float, float] = (0.35, 0.65), w
     segs = report.segments
     if not segs:
         return ""
-    pad_l, pad_r, pad_t, pad_b = 44, 12, 12, 34
-    w, h = width - pad_l - pad_r, height - pad_t - pad_b
     dur = max(segs[-1].end_s, 1e-3)
-
-    def x(t: float) -> float:
-        return pad_l + w * t / dur
-
-    def y(p: float) -> float:
-        return pad_t + h * (1 - p)
-
-    out = [f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height}' "
-           "role='img' aria-label='synthetic-voice probability over time'>",
-           f"<rect x='{pad_l}' y='{y(1):.1f}' width='{w}' height='{y(band[1]) - y(1):.1f}' fill='#ffebee'/>",
-           f"<rect x='{pad_l}' y='{y(band[1]):.1f}' width='{w}' height='{y(band[0]) - y(band[1]):.1f}' "
-           "fill='#fff8e1'/>",
-           f"<rect x='{pad_l}' y='{y(band[0]):.1f}' width='{w}' height='{y(0) - y(band[0]):.1f}' "
-           "fill='#e8f5e9'/>"]
-    for p in (0.0, 0.5, 1.0):
-        out.append(f"<text x='{pad_l - 6}' y='{y(p) + 4:.1f}' font-size='11' text-anchor='end'>"
-                   f"{p:.1f}</text>")
-    for k in range(6):
-        t = dur * k / 5
-        out.append(f"<text x='{x(t):.1f}' y='{height - 14}' font-size='11' text-anchor='middle'>"
-                   f"{t:.{0 if dur >= 10 else 1}f}s</text>")
-    out.append(f"<text x='{pad_l + w / 2:.0f}' y='{height - 1}' font-size='11' text-anchor='middle'>"
-               "time in the audio</text>")
+    chart = _Chart(width, height, dur, band, "synthetic-voice probability over time",
+                   "time in the audio", decimals=0 if dur >= 10 else 1)
+    x, y, out = chart.x, chart.y, chart.parts
     prev_end = 0.0
     for sg in segs:
         # The last window overlaps the one before it: draw only the time it adds.

@@ -71,10 +71,16 @@ def export_face_forgery(model: torch.nn.Module, cfg: TrainConfig, calibration: t
             if cfg.use_dataset_fakes else f"{cfg.data_dir.name}: real faces only",
             *(["self-blended pseudo-fakes synthesised from its real faces (fakescope.synth.sbi)"]
               if cfg.use_sbi else []),
+            *([f"{cfg.appearance_p:.0%} of all faces, real and fake, globally restyled (colour, "
+               "tone, sharpness; fakescope.synth.sbi.restyle) with their label kept, so that "
+               "a face's overall look cannot decide its class"] if cfg.appearance_p else []),
+            "every face through random channel degradations (JPEG 50-95, rescaling, blur, "
+            "noise, colour shifts)",
         ],
         training_command=(
             f"fakescope train face-forgery --data {cfg.data_dir} --epochs {cfg.epochs} "
-            f"--sbi-share {cfg.sbi_share}" + ("" if cfg.use_sbi else " --no-sbi")
+            f"--appearance-p {cfg.appearance_p} --version {cfg.version}"
+            + (f" --sbi --sbi-share {cfg.sbi_share}" if cfg.use_sbi else " --no-sbi")
             + ("" if cfg.use_dataset_fakes else " --no-dataset-fakes")
             + ("" if cfg.pair_batches else " --no-pair-batches")
             + (f" --input-size {cfg.input_size}" if cfg.input_size else "")

@@ -43,8 +43,8 @@ class SynthConfig(BaseModel):
     ae_steps: int = 800
     kinds: list[str] = Field(default_factory=lambda: list(autogan.UPSAMPLERS))
     holdout_kind: str | None = Field(None, description="train without this decoder kind, report on it")
-    steps: int = 2000
-    batch_size: int = 64
+    steps: int = 1200
+    batch_size: int = 32
     lr: float = 1e-3
     max_images: int = 3000
     val_fraction: float = 0.1
