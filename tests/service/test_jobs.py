@@ -95,7 +95,8 @@ def test_each_job_runs_once_with_concurrent_workers(db_url: str, tmp_path) -> No
     db.dispose()
 
 
-def test_graceful_stop_gives_running_jobs_back(db_url: str, tmp_path) -> None:
+def _one_queued_scan(db_url: str, tmp_path, filename: str) -> tuple[Database, BlobStore, str]:
+    """A migrated database and blob store holding one queued image scan."""
     from fakescope.service.core import new_scan_id
     from fakescope.store.database import utcnow
 
@@ -107,8 +108,13 @@ def test_graceful_stop_gives_running_jobs_back(db_url: str, tmp_path) -> None:
     blobs.put_bytes(f"scans/{sid}/upload.jpg", b"\xff\xd8\xff")
     with db.write() as s:
         s.add(Scan(id=sid, created_at=now, expires_at=now + timedelta(days=1), status="queued",
-                   filename="slow.jpg", size_bytes=3, sha256="0" * 64, media_type="image",
+                   filename=filename, size_bytes=3, sha256="0" * 64, media_type="image",
                    upload_key=f"scans/{sid}/upload.jpg", attempts=0, callback_attempts=0))
+    return db, blobs, sid
+
+
+def test_graceful_stop_gives_running_jobs_back(db_url: str, tmp_path) -> None:
+    db, blobs, sid = _one_queued_scan(db_url, tmp_path, "slow.jpg")
     slow = FastScanner(delay=3.0)
     pool = WorkerPool(JobQueue(db), blobs, workers=1, scanner_factory=lambda: slow, poll_s=0.05)
     pool.start()
@@ -128,19 +134,7 @@ def test_graceful_stop_gives_running_jobs_back(db_url: str, tmp_path) -> None:
 
 
 def test_heartbeat_keeps_a_long_scan_leased(db_url: str, tmp_path) -> None:
-    from fakescope.service.core import new_scan_id
-    from fakescope.store.database import utcnow
-
-    db = Database(db_url)
-    db.migrate()
-    blobs = BlobStore(f"file://{tmp_path / 'blobs'}")
-    now = utcnow()
-    sid = new_scan_id(now)
-    blobs.put_bytes(f"scans/{sid}/upload.jpg", b"\xff\xd8\xff")
-    with db.write() as s:
-        s.add(Scan(id=sid, created_at=now, expires_at=now + timedelta(days=1), status="queued",
-                   filename="long.jpg", size_bytes=3, sha256="0" * 64, media_type="image",
-                   upload_key=f"scans/{sid}/upload.jpg", attempts=0, callback_attempts=0))
+    db, blobs, sid = _one_queued_scan(db_url, tmp_path, "long.jpg")
     # A 2 s lease renewed every 0.5 s: enough slack for a loaded CI machine, while the scan
     # lasts more than twice the lease, so an unrenewed lease would certainly expire.
     slow = FastScanner(delay=5.0)
