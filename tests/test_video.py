@@ -81,6 +81,9 @@ def test_dense_mode(clips: dict[str, Path]) -> None:
     r = s.scan(clips["silent"])
     assert r.video is not None and r.video.sampling == "5 fps"
     assert 19 <= r.video.frames_analysed <= 21
+    # FaceMesh follows the face between detector passes: still one person, every frame.
+    assert len(r.tracks) == 1 and r.tracks[0].frames == r.video.frames_analysed
+    assert all(p.faces == 1 for p in r.timeline)
 
 
 def test_broken_videos_are_errors_not_crashes(scanner: Scanner, clips: dict[str, Path],
@@ -147,3 +150,28 @@ def test_sync_curve_finds_a_known_lag() -> None:
     delayed = np.roll(x, 6)  # the audio comes 6 frames (240 ms) later
     lags, corr = sync_curve(x, delayed, fps)
     assert lags[int(np.argmax(corr))] == pytest.approx(0.24)
+
+
+def test_a_person_seen_in_one_frame_does_not_decide_the_clip() -> None:
+    from types import SimpleNamespace
+
+    from fakescope.faces.tracking import Track, TrackPoint
+    from fakescope.video_scan import _fuse_video
+
+    face = SimpleNamespace(box=np.array([0.0, 0.0, 10.0, 10.0]))
+
+    def track(tid: int, frames: range, score: float) -> Track:
+        return Track(tid, [TrackPoint(i, i / 10, face, np.zeros(4), score=score)  # type: ignore[arg-type]
+                           for i in frames], seen=len(frames))
+
+    scanner = SimpleNamespace(fusion=None, band=(0.35, 0.65))
+    steady, blip = track(0, range(32), 0.05), track(1, range(5, 6), 0.98)
+    tracks, fused = _fuse_video([steady, blip], [], {}, scanner, 32)  # type: ignore[arg-type]
+    assert fused.verdict == "real" and fused.score == pytest.approx(0.05)
+    assert [t.counted for t in tracks] == [True, False] and tracks[1].score == pytest.approx(0.98)
+    # A person seen in 4 of 32 frames (over 10 %) counts...
+    tracks, fused = _fuse_video([steady, track(1, range(4), 0.98)], [], {}, scanner, 32)  # type: ignore[arg-type]
+    assert fused.verdict == "fake" and all(t.counted for t in tracks)
+    # ...and when brief faces are all there is, they are judged.
+    _, fused = _fuse_video([blip], [], {}, scanner, 32)  # type: ignore[arg-type]
+    assert fused.verdict == "fake"

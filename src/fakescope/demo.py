@@ -190,6 +190,7 @@ def talking_clip(path: Path, seconds: float = 10.0, fps: int = 25, blinks: tuple
     w, h = size
     env_fps = speech_envelope(seconds, fps, seed)
     rng = np.random.default_rng(seed)
+    zoom = max(1.0, h / 512)  # the portrait fills the frame height, one face however wide
     container = av.open(str(path), mode="w")
     vs = container.add_stream("libx264", rate=fps)
     vs.width, vs.height = (w, h) if rotation % 180 == 0 else (h, w)
@@ -207,9 +208,10 @@ def talking_clip(path: Path, seconds: float = 10.0, fps: int = 25, blinks: tuple
             img = close_eyes(img, mesh, 1.0)
         img = open_mouth(img, mesh, float(env_fps[i]))
         ang, dx, dy = 2.0 * np.sin(t * 1.3), 12 * np.sin(t * 0.7), 6 * np.sin(t * 1.1)
-        m = cv2.getRotationMatrix2D((256, 256), ang, 1.0)
-        m[:, 2] += [w / 2 - 256 + dx, h / 2 - 256 + dy]
-        frame = cv2.warpAffine(img, m, (w, h), borderMode=cv2.BORDER_REFLECT)
+        m = cv2.getRotationMatrix2D((256, 256), ang, zoom)
+        m[:, 2] += [w / 2 - 256 + dx * zoom, h / 2 - 256 + dy * zoom]
+        # Replicated edges, not mirrored ones: a mirror would add faces beside the one.
+        frame = cv2.warpAffine(img, m, (w, h), borderMode=cv2.BORDER_REPLICATE)
         if rotation:
             frame = np.ascontiguousarray(np.rot90(frame, k=-(rotation // 90)))
         for packet in vs.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):

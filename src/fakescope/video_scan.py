@@ -16,7 +16,9 @@ Aggregation (documented in docs/architecture.md):
   the soundtrack's ``voice`` are reported but not scored (see docs/metrics.md, "Video":
   on the dev clips both flagged real footage more often than generated footage);
 - whole-frame analyzers contribute their mean over frames;
-- the clip's score is the maximum over tracks and whole-frame evidence.
+- the clip's score is the maximum over tracks and whole-frame evidence; a track seen in
+  fewer than 10 % of the analysed frames (at least 2) only counts when no track is
+  seen more often.
 """
 
 from __future__ import annotations
@@ -53,6 +55,17 @@ if TYPE_CHECKING:
     from fakescope.pipeline import Scanner
 
 SCORED_TEMPORAL = frozenset({"blink", "lip-sync"})
+# Detection cost on video (docs/architecture.md, "Video"): the small-face tile search runs
+# on every TILE_EVERY-th detection (and whenever a frame shows no face otherwise); in
+# dense mode the detectors run every REDETECT_S seconds and FaceMesh follows the faces
+# between, as long as it finds every one of them.
+TILE_EVERY = 4
+REDETECT_S = 0.5
+# A person seen in fewer of the analysed frames than this (and never in fewer than
+# MIN_TRACK_FRAMES) is reported but does not decide the clip: on the dev clips, single-
+# frame "people" were detector false alarms, and one frame is too little to judge anyway.
+MIN_TRACK_SHARE = 0.1
+MIN_TRACK_FRAMES = 2
 TOP_FRAMES = 4
 THUMB_SIDE = 720
 AUDIO_RATE = 16000
@@ -125,9 +138,18 @@ def scan_video(scanner: Scanner, loaded: LoadedFile, media: VideoMedia, display:
     top: list[SuspiciousFrame] = []
     n = 0
     t_faces = t_an = 0.0
+    detections, last_detection = 0, -np.inf
+    faces: list = []
     for n, fr in enumerate(frames):
         t0 = time.perf_counter()
-        faces = scanner.detector.detect(fr.rgb) if needs_faces else []
+        followed = None
+        if needs_faces and vs.fps and faces and fr.time_s - last_detection < REDETECT_S:
+            followed = scanner.detector.follow(fr.rgb, faces)
+        if followed is not None and all(f is not None for f in followed):
+            faces = followed
+        elif needs_faces:
+            faces = scanner.detector.detect(fr.rgb, tiles=detections % TILE_EVERY == 0)
+            detections, last_detection = detections + 1, fr.time_s
         tracks = tracker.add(n, fr.time_s, fr.rgb, faces)
         t_faces += time.perf_counter() - t0
         t0 = time.perf_counter()
@@ -178,12 +200,14 @@ def scan_video(scanner: Scanner, loaded: LoadedFile, media: VideoMedia, display:
     series, audio = None, None
     t0 = time.perf_counter()
     if clip_analyzers and tracker.tracks:
-        from fakescope.faces.landmark_series import collect, track_box_at
+        from fakescope.faces.landmark_series import collect, track_box_at, window_region
 
         main = max(tracker.tracks, key=lambda t: len(t.points))
         end = min(media.info.duration_s or vs.dense_window_s, vs.dense_window_s)
-        series = collect(media.frames_every(vs.dense_fps, 0.0, end), vs.dense_fps,
-                         box_at=track_box_at(main))
+        box_at = track_box_at(main)
+        series = collect(media.frames_every(vs.dense_fps, 0.0, end,
+                                            region_at=lambda t: window_region(box_at(t))),
+                         vs.dense_fps, box_at=box_at)
         if media.info.has_audio:
             try:
                 audio = media.audio(AUDIO_RATE, max_seconds=end + 1.0)
@@ -211,7 +235,8 @@ def scan_video(scanner: Scanner, loaded: LoadedFile, media: VideoMedia, display:
     sound = soundtrack_evidence(scanner, media)
     if sound is not None:
         timing.analyzers += sound.time_ms
-    tracks_out, fused = _fuse_video(tracker.tracks, clip_results, whole_frame, scanner)
+    tracks_out, fused = _fuse_video(tracker.tracks, clip_results, whole_frame, scanner,
+                                    frames_analysed)
     t0 = time.perf_counter()
     provenance = scanner.provenance.check(loaded, None)
     timing.provenance = _ms(t0)
@@ -229,14 +254,14 @@ def scan_video(scanner: Scanner, loaded: LoadedFile, media: VideoMedia, display:
         else:
             vals = whole_frame.get(a.name)
             score = float(np.mean(vals)) if vals else (
-                max((t.score for t in tracks_out if t.frame_score is not None), default=None)
-                if a.needs_faces else None)
+                max((t.frame_score for t in tracks_out if t.frame_score is not None and t.counted),
+                    default=None) if a.needs_faces else None)
             analyzer_reports.append(AnalyzerResult(
                 name=a.name, version=a.version,
                 score=round(score, 4) if score is not None else None,
                 details={"frames": frames_analysed, "aggregation": (
                     "mean over frames" if not a.needs_faces else
-                    "per track: trimmed mean of frame logits; clip: max over tracks")},
+                    "per track: trimmed mean of frame logits; clip: max over counted tracks")},
                 time_ms=round(spent.get(a.name, 0.0), 2)))
     if sound is not None:
         analyzer_reports += sound.reports
@@ -285,8 +310,14 @@ def _thin(tracks: list[Track], cap: int) -> None:
 
 
 def _fuse_video(tracks: list[Track], clip_results: list[tuple[Analyzer, Evidence]],
-                whole_frame: dict[str, list[float]], scanner: Scanner) -> tuple[list[TrackResult], Fused]:
+                whole_frame: dict[str, list[float]], scanner: Scanner,
+                frames_analysed: int | None = None) -> tuple[list[TrackResult], Fused]:
     main = max(tracks, key=lambda t: len(t.points), default=None)
+    if frames_analysed is None:
+        frames_analysed = max((p.frame + 1 for t in tracks for p in t.points), default=0)
+    need = max(MIN_TRACK_FRAMES, MIN_TRACK_SHARE * frames_analysed)
+    # Brief tracks count only when there is nothing better (a clip of a few frames).
+    counted = {t.id for t in tracks if t.seen >= need} or {t.id for t in tracks}
     temporal = {a.name: ev.score for a, ev in clip_results}
     out: list[TrackResult] = []
     for t in tracks:
@@ -298,13 +329,13 @@ def _fuse_video(tracks: list[Track], clip_results: list[tuple[Analyzer, Evidence
             score = max([ff] + [v for n, v in temporal.items() if n in SCORED_TEMPORAL and v is not None])
         worst = max(t.points, key=lambda p: p.score if p.score is not None else -1.0)
         out.append(TrackResult(
-            id=t.id, frames=len(t.points), first_s=round(t.points[0].time_s, 3),
+            id=t.id, frames=t.seen, counted=t.id in counted, first_s=round(t.points[0].time_s, 3),
             last_s=round(t.points[-1].time_s, 3),
             score=round(score, 4) if score is not None else None,
             frame_score=round(ff, 4) if ff is not None else None, evidence=evidence,
             box=tuple(round(float(v), 1) for v in worst.face.box),  # type: ignore[arg-type]
         ))
-    parts = [(tr.score, f"person {tr.id + 1}") for tr in out if tr.score is not None]
+    parts = [(tr.score, f"person {tr.id + 1}") for tr in out if tr.score is not None and tr.counted]
     parts += [(float(np.mean(v)), name) for name, v in whole_frame.items() if v]
     if not parts:
         return out, Fused("no_face", None, [], "no face found in the analysed frames")

@@ -108,13 +108,24 @@ def track_box_at(track) -> Callable[[float], np.ndarray | None]:  # type: ignore
     return at
 
 
+def window_region(box: np.ndarray | None) -> tuple[int, int, int, int] | None:
+    """The part of a frame FaceMesh's window around ``box`` covers (x0, y0, x1, y1)."""
+    if box is None:
+        return None
+    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    half = WINDOW_SCALE * max(box[2] - box[0], box[3] - box[1], 8.0) / 2 + 2
+    return (int(np.floor(cx - half)), int(np.floor(cy - half)),
+            int(np.ceil(cx + half)), int(np.ceil(cy + half)))
+
+
 def collect(frames, fps: float,  # type: ignore[no-untyped-def]
             box_at: Callable[[float], np.ndarray | None] | None = None) -> LandmarkSeries:
     """Landmarks for every ``Frame`` of an iterable already spaced at ``fps``.
 
     With ``box_at`` FaceMesh looks at a square window around that face (a small face in a
     wide frame is beyond its short-range detector, and a window is cheaper); landmarks are
-    mapped back to frame pixels.
+    mapped back to frame pixels. Frames may be cut to that window already
+    (``Frame.origin``, see ``window_region``).
     """
     marker = DenseLandmarker()
     times, meshes = [], []
@@ -126,11 +137,12 @@ def collect(frames, fps: float,  # type: ignore[no-untyped-def]
             if box is None:
                 m = marker(fr.rgb)
             else:
-                window, m_img2win = _window(fr.rgb, box)
+                ox, oy = fr.origin
+                window, m_img2win = _window(fr.rgb, box - np.array([ox, oy, ox, oy]))
                 m = marker(window)
                 if m is not None:
                     inv = cv2.invertAffineTransform(m_img2win)
-                    m = (m @ inv[:, :2].T + inv[:, 2]).astype(np.float32)
+                    m = (m @ inv[:, :2].T + inv[:, 2] + np.array([ox, oy])).astype(np.float32)
             meshes.append(m if m is not None and len(m) == 478 else empty)
     finally:
         marker.close()

@@ -42,7 +42,8 @@ class TrackPoint:
 @dataclass
 class Track:
     id: int
-    points: list[TrackPoint] = field(default_factory=list)
+    points: list[TrackPoint] = field(default_factory=list)  # may be thinned (dense mode)
+    seen: int = 0  # frames the face was found in, thinned or not
 
     @property
     def last(self) -> TrackPoint:
@@ -97,5 +98,6 @@ class Tracker:
                 self.tracks.append(track)
             track.points.append(TrackPoint(frame=frame, time_s=time_s, face=f, embedding=e,
                                            crop=crops[fi]))
+            track.seen += 1
             out.append(track)
         return out

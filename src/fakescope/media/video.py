@@ -1,17 +1,27 @@
 """Video decoding with PyAV: probing, evenly spaced and dense frame sampling, audio.
 
-Frames are streamed: nothing holds more than the frame being looked at, so an hour of
-4K costs the same memory as a second of it. Times come from each frame's own timestamp,
-so variable frame rate files are sampled by time, not by frame count. Rotation metadata
-(phones) is applied to every frame handed out.
+Frames are streamed: nothing holds more than a few frames, so an hour of 4K costs the
+same memory as a second of it. Times come from each frame's own timestamp, so variable
+frame rate files are sampled by time, not by frame count. Rotation metadata (phones) is
+applied to every frame handed out.
+
+Decoding and colour conversion run in a background thread a few frames ahead of the
+caller (libavcodec and swscale release the GIL), so they overlap with the models on the
+second core. Sparse sampling asks the decoder to skip frames nothing refers to (B-frames
+mostly): about half the decoding work, and the frame used for a time is the first
+remaining one at or after it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import contextlib
+import queue
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
+import cv2
 import numpy as np
 
 from fakescope.config import MediaLimits
@@ -21,6 +31,11 @@ from fakescope.media.image import check_dimensions
 
 # Files longer than this are sampled by seeking instead of decoding every frame.
 SEEK_ABOVE_S = 150.0
+# Frames decoded ahead of the caller: enough to ride out a slow model call, few enough
+# that 4K frames (25 MB each) stay cheap.
+READ_AHEAD = 4
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -40,7 +55,54 @@ class VideoInfo:
 @dataclass
 class Frame:
     time_s: float
-    rgb: np.ndarray  # (H, W, 3) uint8, rotation applied
+    rgb: np.ndarray  # (H, W, 3) uint8, rotation applied; only ``region`` of it when cropped
+    origin: tuple[int, int] = (0, 0)  # where ``rgb``'s top-left pixel is in the whole frame
+
+
+def in_background(gen: Iterator[T], depth: int = READ_AHEAD) -> Iterator[T]:
+    """Run a generator in a thread, ``depth`` items ahead; errors reach the caller.
+
+    The thread owns the generator from start to end (PyAV containers are not shared
+    between threads); stopping early tells it to close the generator and finish.
+    """
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def produce() -> None:
+        try:
+            for x in gen:
+                while not stop.is_set():
+                    try:
+                        q.put((True, x), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    break
+        except BaseException as exc:  # handed to the consumer, raised there
+            q.put((False, exc))
+            return
+        finally:
+            gen.close()
+        q.put((True, done))
+
+    worker = threading.Thread(target=produce, name="fakescope-decode", daemon=True)
+    worker.start()
+    try:
+        while True:
+            ok, x = q.get()
+            if not ok:
+                raise x
+            if x is done:
+                return
+            yield x
+    finally:
+        stop.set()
+        while worker.is_alive():  # unblock a producer waiting on a full queue
+            with contextlib.suppress(queue.Empty):
+                q.get(timeout=0.05)
+        worker.join()
 
 
 @dataclass
@@ -72,7 +134,9 @@ class VideoMedia:
 
     def frames_at(self, times: list[float]) -> Iterator[Frame]:
         """The first frame at or after each time, in order (seeks on long files)."""
-        times = sorted(times)
+        return in_background(self._frames_at(sorted(times)))
+
+    def _frames_at(self, times: list[float]) -> Iterator[Frame]:
         if not times:
             return
         if self.info.duration_s > SEEK_ABOVE_S:
@@ -80,7 +144,7 @@ class VideoMedia:
             return
         k = 0
         last = None
-        for t, raw in self._decode():
+        for t, raw in self._decode(skip_nonref=True):
             last = (t, raw)
             if t + 1e-6 >= times[k]:
                 frame = Frame(t, self._rgb(raw))  # convert only frames that are used
@@ -93,25 +157,40 @@ class VideoMedia:
         if last is not None and k < len(times):
             yield Frame(last[0], self._rgb(last[1]))
 
-    def frames_every(self, fps: float, start_s: float = 0.0,
-                     end_s: float | None = None) -> Iterator[Frame]:
-        """Frames at most ``fps`` per second between ``start_s`` and ``end_s``."""
+    def frames_every(self, fps: float, start_s: float = 0.0, end_s: float | None = None,
+                     region_at: Callable[[float], tuple[int, int, int, int] | None] | None = None,
+                     ) -> Iterator[Frame]:
+        """Frames at most ``fps`` per second between ``start_s`` and ``end_s``.
+
+        ``region_at(t)`` (x0, y0, x1, y1 in display pixels) asks for only that part of
+        each frame: converting a face window instead of a whole 4K frame to RGB.
+        """
+        return in_background(self._frames_every(fps, start_s, end_s, region_at))
+
+    def _frames_every(self, fps: float, start_s: float, end_s: float | None,
+                      region_at: Callable[[float], tuple[int, int, int, int] | None] | None,
+                      ) -> Iterator[Frame]:
         step = 1.0 / fps
         next_t = start_s
         for t, raw in self._decode(start_s if start_s > 0 else None):
             if end_s is not None and t > end_s:
                 return
             if t + 1e-6 >= next_t:
-                yield Frame(t, self._rgb(raw))
+                region = region_at(t) if region_at is not None else None
+                yield self._cropped(t, raw, region) if region is not None else Frame(t, self._rgb(raw))
                 next_t = max(next_t + step, t + step * 0.5)
 
-    def _decode(self, seek_s: float | None = None) -> Iterator[tuple[float, Any]]:
+    def _decode(self, seek_s: float | None = None,
+                skip_nonref: bool = False) -> Iterator[tuple[float, Any]]:
         """(time, undecoded-to-RGB frame) pairs: converting costs more than decoding."""
         import av
 
         with _open(self.source) as c:
             stream = c.streams.video[0]
-            stream.thread_type = "AUTO"
+            # Frame threads cost more than they give here: the models want the other core.
+            stream.thread_type = "SLICE"
+            if skip_nonref:
+                stream.codec_context.skip_frame = "NONREF"
             tb = float(stream.time_base or 0) or 1.0 / max(self.info.fps, 1.0)
             start = float(stream.start_time or 0) * tb
             if seek_s:
@@ -129,10 +208,31 @@ class VideoMedia:
 
     def _seek_frames(self, times: list[float]) -> Iterator[Frame]:
         for target in times:
-            for t, raw in self._decode(seek_s=target):
+            for t, raw in self._decode(seek_s=target, skip_nonref=True):
                 if t + 1e-6 >= target:
                     yield Frame(t, self._rgb(raw))
                     break
+
+    def _cropped(self, t: float, fr, region: tuple[int, int, int, int]) -> Frame:  # type: ignore[no-untyped-def]
+        """Only ``region`` of a frame in RGB, cut from the YUV planes before conversion."""
+        w, h = self.info.width, self.info.height
+        # Even bounds: chroma planes have half the resolution.
+        x0, y0 = max(0, region[0]) & ~1, max(0, region[1]) & ~1
+        x1, y1 = min(w, region[2] + 1) & ~1, min(h, region[3] + 1) & ~1
+        if self.info.rotation % 360 or fr.format.name != "yuv420p" or \
+                x1 - x0 < 2 or y1 - y0 < 2:
+            rgb = self._rgb(fr)
+            return Frame(t, np.ascontiguousarray(rgb[y0:y1, x0:x1]), (x0, y0))
+        planes = []
+        for i, (py0, py1, px0, px1) in enumerate(
+                ((y0, y1, x0, x1), (y0 // 2, y1 // 2, x0 // 2, x1 // 2),
+                 (y0 // 2, y1 // 2, x0 // 2, x1 // 2))):
+            p = fr.planes[i]
+            a = np.frombuffer(p, np.uint8).reshape(-1, p.line_size)
+            planes.append(a[py0:py1, px0:px1].reshape(-1))
+        i420 = np.concatenate(planes).reshape((y1 - y0) * 3 // 2, x1 - x0)
+        code = cv2.COLOR_YUV2RGB_I420
+        return Frame(t, cv2.cvtColor(i420, code), (x0, y0))
 
     def _rgb(self, fr) -> np.ndarray:  # type: ignore[no-untyped-def]
         rgb = fr.to_ndarray(format="rgb24")

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from fakescope.provenance.models import Provenance
 
-SCHEMA_VERSION = "1.3"
+SCHEMA_VERSION = "1.4"
 
 Verdict = Literal["fake", "real", "inconclusive", "no_face", "error"]
 MediaTypeName = Literal["image", "video", "audio"]
@@ -96,6 +96,9 @@ class TimelinePoint(BaseModel):
 class TrackResult(BaseModel):
     id: int
     frames: int = Field(description="sampled frames the person appears in")
+    counted: bool = Field(True, description=(
+        "whether this person's score counts toward the clip's: false for a person seen in "
+        "fewer than 10 % of the analysed frames while others were seen more"))
     first_s: float
     last_s: float
     score: float | None = Field(None, description="fused manipulation probability of this person")

@@ -454,7 +454,9 @@ function videoCard(r) {
       el("tbody", {}, r.tracks.map((t) => el("tr", {},
         el("td", { text: `person ${t.id + 1}` }),
         el("td", { text: `${t.first_s.toFixed(1)}–${t.last_s.toFixed(1)} s (${t.frames} frames)` }),
-        el("td", { class: "num", text: fmtScore(t.score) }), el("td", { text: faceWord(t.score)[0] }))))));
+        el("td", { class: "num", text: fmtScore(t.score) }),
+        el("td", { text: t.counted === false ? "seen too briefly to count towards the verdict"
+          : faceWord(t.score)[0] }))))));
   }
   const temporal = r.analyzers.filter((a) => ["blink", "motion", "lip-sync"].includes(a.name));
   if (temporal.length) {
