@@ -175,3 +175,55 @@ def test_a_person_seen_in_one_frame_does_not_decide_the_clip() -> None:
     # ...and when brief faces are all there is, they are judged.
     _, fused = _fuse_video([blip], [], {}, scanner, 32)  # type: ignore[arg-type]
     assert fused.verdict == "fake"
+
+
+def _transcode(src: Path, dst: Path, codec: str, pix_fmt: str = "yuv420p") -> Path:
+    import av
+
+    with av.open(str(src)) as inp, av.open(str(dst), "w") as out:
+        s_in = inp.streams.video[0]
+        s = out.add_stream(codec, rate=25)
+        s.width, s.height, s.pix_fmt = s_in.codec_context.width, s_in.codec_context.height, pix_fmt
+        for fr in inp.decode(s_in):
+            img = fr.to_ndarray(format="rgb24")
+            for p in s.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                out.mux(p)
+        for p in s.encode():
+            out.mux(p)
+    return dst
+
+
+@pytest.mark.parametrize(("suffix", "codec", "pix_fmt"), [
+    (".mov", "libx264", "yuv420p"), (".mkv", "libx264", "yuv420p"),
+    (".webm", "libvpx-vp9", "yuv420p"), (".avi", "mpeg4", "yuv420p"),
+    (".mov", "prores", "yuv422p10le"), (".avi", "mjpeg", "yuvj420p"),
+])
+def test_every_container_and_codec_scans_alike(scanner: Scanner, clips: dict[str, Path],
+                                               tmp_path: Path, suffix: str, codec: str,
+                                               pix_fmt: str) -> None:
+    path = _transcode(clips["silent"], tmp_path / f"clip{suffix}", codec, pix_fmt)
+    r = scanner.scan(path)
+    assert r.media_type == "video" and r.verdict != "error", r.reason
+    assert r.video is not None and r.video.frames_analysed == 32 and abs(r.video.duration_s - 4) < 0.3
+    # Same face in every frame whatever the codec and pixel format.
+    assert len(r.tracks) == 1 and all(p.faces == 1 for p in r.timeline)
+
+
+def test_4k_clip_is_scanned(scanner: Scanner, tmp_path: Path) -> None:
+    from fakescope.demo import talking_clip
+
+    clip = talking_clip(tmp_path / "uhd.mp4", seconds=1.0, audio_shift_s=None, size=(3840, 2160))
+    r = scanner.scan(clip)
+    assert r.verdict != "error" and r.media is not None and (r.media.width, r.media.height) == (3840, 2160)
+    assert len(r.tracks) == 1 and all(p.faces == 1 for p in r.timeline)
+
+
+def test_video_limits_are_refused_with_a_clear_error(clips: dict[str, Path]) -> None:
+    from fakescope.config import MediaLimits, ScanSettings
+
+    short = Scanner(ScanSettings(limits=MediaLimits(max_duration_s=5)))
+    r = short.scan(clips["sync"])
+    assert r.verdict == "error" and r.error.code == "limit_exceeded" and "limit" in r.error.message
+    small = Scanner(ScanSettings(limits=MediaLimits(max_pixels=100_000)))
+    r = small.scan(clips["silent"])
+    assert r.verdict == "error" and r.error.code == "limit_exceeded"
