@@ -36,6 +36,7 @@ from fakescope.analyzers.base import Analyzer, Evidence, FaceHeatmap, ScanItem, 
 from fakescope.errors import FakescopeError
 from fakescope.evaluation.calibration import sigmoid
 from fakescope.faces.tracking import Track, Tracker
+from fakescope.faces.types import Face
 from fakescope.fusion import Fused, apply_provenance, band_of, calibrate, verdict_for
 from fakescope.media import LoadedFile
 from fakescope.media.types import ImageMedia
@@ -139,7 +140,7 @@ def scan_video(scanner: Scanner, loaded: LoadedFile, media: VideoMedia, display:
     n = 0
     t_faces = t_an = 0.0
     detections, last_detection = 0, -np.inf
-    faces: list = []
+    faces: list[Face] = []
     for n, fr in enumerate(frames):
         t0 = time.perf_counter()
         followed = None

@@ -231,8 +231,7 @@ class VideoMedia:
             a = np.frombuffer(p, np.uint8).reshape(-1, p.line_size)
             planes.append(a[py0:py1, px0:px1].reshape(-1))
         i420 = np.concatenate(planes).reshape((y1 - y0) * 3 // 2, x1 - x0)
-        code = cv2.COLOR_YUV2RGB_I420
-        return Frame(t, cv2.cvtColor(i420, code), (x0, y0))
+        return Frame(t, cv2.cvtColor(i420, cv2.COLOR_YUV2RGB_I420), (x0, y0))
 
     def _rgb(self, fr) -> np.ndarray:  # type: ignore[no-untyped-def]
         rgb = fr.to_ndarray(format="rgb24")
