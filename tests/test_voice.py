@@ -215,8 +215,11 @@ def test_video_score_takes_blinks_and_lip_sync_but_not_motion_nor_voice() -> Non
     assert tracks[0].frame_score == pytest.approx(0.05) and tracks[0].evidence["motion"] == 0.1
     _, fused = _fuse_video([track], clip(blink=0.5, lip_sync=0.7), {}, scanner)  # type: ignore[arg-type]
     assert fused.score == pytest.approx(0.7)
-    # ...while motion (reported only) does not raise the score.
+    # ...while motion (reported only) does not raise the score...
     _, fused = _fuse_video([track], clip(motion=0.95), {}, scanner)  # type: ignore[arg-type]
+    assert fused.score == pytest.approx(0.05) and fused.verdict == "real"
+    # ...nor does a temporal analyzer with no opinion (0.5) or a human pattern.
+    _, fused = _fuse_video([track], clip(blink=0.5, lip_sync=0.3), {}, scanner)  # type: ignore[arg-type]
     assert fused.score == pytest.approx(0.05) and fused.verdict == "real"
 
 

@@ -10,9 +10,11 @@ Aggregation (documented in docs/architecture.md):
   the highest and lowest 10 % (robust to a few outlier frames), turned back into a
   probability;
 - temporal analyzers speak for the most prominent track: its score is the maximum of its
-  frame score and the scores of the analyzers in ``SCORED_TEMPORAL`` (blink, lip-sync).
-  A maximum, not a sum: the frame model looks for blending traces, and its confident
-  "real" on a fully generated talking head must not cancel missing blinks. ``motion`` and
+  frame score and the scores of the analyzers in ``SCORED_TEMPORAL`` (blink, lip-sync)
+  that lean towards fake (above 0.5, their "no opinion"). A maximum, not a sum: the frame
+  model looks for blending traces, and its confident "real" on a fully generated talking
+  head must not cancel missing blinks; but a temporal analyzer with no opinion (a short
+  clip) or a human pattern must not lift a clean frame score to 0.5 either. ``motion`` and
   the soundtrack's ``voice`` are reported but not scored (see docs/metrics.md, "Video":
   on the dev clips both flagged real footage more often than generated footage);
 - whole-frame analyzers contribute their mean over frames;
@@ -327,7 +329,8 @@ def _fuse_video(tracks: list[Track], clip_results: list[tuple[Analyzer, Evidence
         evidence: dict[str, float | None] = {}
         if t is main and ff is not None:
             evidence = dict(temporal)
-            score = max([ff] + [v for n, v in temporal.items() if n in SCORED_TEMPORAL and v is not None])
+            score = max([ff] + [v for n, v in temporal.items()
+                                if n in SCORED_TEMPORAL and v is not None and v > 0.5])
         worst = max(t.points, key=lambda p: p.score if p.score is not None else -1.0)
         out.append(TrackResult(
             id=t.id, frames=t.seen, counted=t.id in counted, first_s=round(t.points[0].time_s, 3),
