@@ -28,6 +28,17 @@ def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def media_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo set (photos, a truncated JPEG, a README) plus a 2 s talking-head clip."""
+    from fakescope.demo import make_demo, talking_clip
+
+    out = tmp_path_factory.mktemp("batch-media")
+    list(make_demo(out))
+    talking_clip(out / "clip.mp4", seconds=2.0, audio_shift_s=None)
+    return out
+
+
+@pytest.fixture(scope="session")
 def scanner():
     from fakescope.pipeline import Scanner
 

@@ -44,17 +44,6 @@ def stable(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 
 @pytest.fixture(scope="session")
-def media_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The demo set (photos, a truncated JPEG, a README) plus a 2 s talking-head clip."""
-    from fakescope.demo import make_demo, talking_clip
-
-    out = tmp_path_factory.mktemp("batch-media")
-    list(make_demo(out))
-    talking_clip(out / "clip.mp4", seconds=2.0, audio_shift_s=None)
-    return out
-
-
-@pytest.fixture(scope="session")
 def many_photos(tmp_path_factory: pytest.TempPathFactory, astronaut: np.ndarray) -> Path:
     """30 distinct small portraits: enough for a run to be killed half-way."""
     out = tmp_path_factory.mktemp("many")

@@ -37,19 +37,10 @@ def stable(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 
 @pytest.fixture(scope="module")
-def media(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from fakescope.demo import make_demo, talking_clip
-
-    out = tmp_path_factory.mktemp("ray-media")
-    list(make_demo(out))
-    talking_clip(out / "clip.mp4", seconds=2.0, audio_shift_s=None)
-    return out
-
-
-@pytest.fixture(scope="module")
-def local_rows(media: Path, tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
+def local_rows(media_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
     out = tmp_path_factory.mktemp("local") / "r.jsonl"
-    summary = run_batch(BatchConfig(source=str(media), out=out, executor="local", workers=2, progress=False))
+    summary = run_batch(BatchConfig(source=str(media_dir), out=out, executor="local", workers=2,
+                                    progress=False))
     assert summary.workers == 2 and summary.scanned == 8
     return read_rows(out)
 
@@ -68,15 +59,16 @@ def ray_instance(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
         ray.shutdown()
 
 
-def test_ray_actors_give_the_same_rows_as_local_workers(ray_instance: Any, media: Path, tmp_path: Path,
+def test_ray_actors_give_the_same_rows_as_local_workers(ray_instance: Any, media_dir: Path, tmp_path: Path,
                                                         local_rows: list[dict[str, Any]]) -> None:
     out = tmp_path / "r.parquet"
-    summary = run_batch(BatchConfig(source=str(media), out=out, executor="ray", workers=2, progress=False))
+    summary = run_batch(BatchConfig(source=str(media_dir), out=out, executor="ray", workers=2,
+                                    progress=False))
     assert summary.executor == "ray" and summary.workers == 2
     assert summary.scanned == 8 and summary.errors == {"truncated_file": 1}
     assert stable(read_rows(out)) == stable(local_rows)
     assert ray_instance.is_initialized()  # an instance the caller started is left running
-    again = run_batch(BatchConfig(source=str(media), out=out, executor="ray", workers=2, progress=False))
+    again = run_batch(BatchConfig(source=str(media_dir), out=out, executor="ray", workers=2, progress=False))
     assert (again.scanned, again.already_done) == (0, 8)
 
 
@@ -86,7 +78,7 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_cli_joins_a_cluster_started_with_ray_start_head(media: Path, tmp_path: Path,
+def test_cli_joins_a_cluster_started_with_ray_start_head(media_dir: Path, tmp_path: Path,
                                                           local_rows: list[dict[str, Any]]) -> None:
     ray_bin = shutil.which("ray", path=os.path.dirname(sys.executable))
     assert ray_bin, "the ray extra installs the `ray` command beside python"
@@ -107,7 +99,7 @@ def test_cli_joins_a_cluster_started_with_ray_start_head(media: Path, tmp_path: 
             time.sleep(0.5)
         out = tmp_path / "r.csv"
         p = subprocess.run(
-            [sys.executable, "-m", "fakescope.cli", "batch", str(media), "--out", str(out),
+            [sys.executable, "-m", "fakescope.cli", "batch", str(media_dir), "--out", str(out),
              "--executor", "ray", "--address", f"127.0.0.1:{port}", "--workers", "2"],
             capture_output=True, text=True, timeout=600, env=env)
         assert p.returncode == 1, p.stderr  # truncated.jpg

@@ -175,19 +175,7 @@ def test_fake_clock_is_monotonic() -> None:
 
 
 def test_report_hook_errors_do_not_fail_the_job(db_url: str, tmp_path) -> None:
-    from fakescope.service.core import new_scan_id
-    from fakescope.store.database import utcnow
-
-    db = Database(db_url)
-    db.migrate()
-    blobs = BlobStore(f"file://{tmp_path / 'blobs'}")
-    now = utcnow()
-    sid = new_scan_id(now)
-    blobs.put_bytes(f"scans/{sid}/upload.jpg", b"\xff\xd8\xff")
-    with db.write() as s:
-        s.add(Scan(id=sid, created_at=now, expires_at=now + timedelta(days=1), status="queued",
-                   filename="a.jpg", size_bytes=3, sha256="0" * 64, media_type="image",
-                   upload_key=f"scans/{sid}/upload.jpg", attempts=0, callback_attempts=0))
+    db, blobs, sid = _one_queued_scan(db_url, tmp_path, "a.jpg")
 
     def broken_hook(report: ScanReport, seconds: float) -> None:
         raise RuntimeError("metrics backend down")

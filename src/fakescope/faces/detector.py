@@ -72,6 +72,10 @@ def _import_mediapipe():  # type: ignore[no-untyped-def]
     return mp
 
 
+def _clip_box(box: np.ndarray, w: int, h: int) -> np.ndarray:
+    return np.array([max(0.0, box[0]), max(0.0, box[1]), min(w, box[2]), min(h, box[3])])
+
+
 def _iou(a: np.ndarray, b: np.ndarray) -> float:
     x0, y0 = max(a[0], b[0]), max(a[1], b[1])
     x1, y1 = min(a[2], b[2]), min(a[3], b[3])
@@ -247,9 +251,7 @@ class FaceDetector:
                 else:
                     five = landmarks5_from_detector(kps)
                     source = "detector"
-                box = np.array(
-                    [max(0.0, box[0]), max(0.0, box[1]), min(w, box[2]), min(h, box[3])]
-                )
+                box = _clip_box(box, w, h)
                 faces.append(
                     Face(box=box, score=score, landmarks5=five, mesh=mesh, landmarks_source=source)
                 )
@@ -277,7 +279,7 @@ class FaceDetector:
                 k = float(np.mean((hi1 - lo1) / np.maximum(hi0 - lo0, 1e-6)))
                 c0, c1 = (lo0 + hi0) / 2, (lo1 + hi1) / 2
                 box = np.concatenate([c1 + (f.box[:2] - c0) * k, c1 + (f.box[2:] - c0) * k])
-                box = np.array([max(0.0, box[0]), max(0.0, box[1]), min(w, box[2]), min(h, box[3])])
+                box = _clip_box(box, w, h)
                 out.append(Face(box=box, score=f.score, landmarks5=landmarks5_from_mesh(mesh),
                                 mesh=mesh, landmarks_source="facemesh"))
         return out
