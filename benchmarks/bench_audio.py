@@ -31,7 +31,7 @@ def main() -> None:
 
     from fakescope.config import ProvenanceSettings, ScanSettings
     from fakescope.demo_audio import speechlike, write_audio
-    from fakescope.pipeline import Scanner
+    from fakescope.scan.scanner import Scanner
 
     seconds = args.minutes * 60
     with tempfile.TemporaryDirectory() as d:

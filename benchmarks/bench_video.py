@@ -58,7 +58,7 @@ def repeat_clip(src: Path, dst: Path, times: int) -> Path:
 
 
 def peak_rss_of_scan(path: Path) -> float:
-    code = ("import resource, sys; from fakescope.pipeline import Scanner; "
+    code = ("import resource, sys; from fakescope.scan.scanner import Scanner; "
             f"r = Scanner().scan({str(path)!r}); "
             "print(r.verdict, r.video.frames_analysed if r.video else 0, file=sys.stderr); "
             "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)")
@@ -73,7 +73,7 @@ def main() -> None:
     args = ap.parse_args()
 
     from fakescope.config import ScanSettings, VideoSettings
-    from fakescope.pipeline import Scanner
+    from fakescope.scan.scanner import Scanner
 
     result: dict = {"benchmark": "videos", "measured": time.strftime("%Y-%m-%d"),
                     "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),

@@ -1,117 +1,226 @@
-"""Fit the fusion card: recalibration of the fused (maximum) score and verdict thresholds.
+"""Fit the fusion card: per kind of evidence, a recalibration and verdict thresholds.
 
-    python scripts/fit_fusion.py --images ../shared/data/faces/dfdc-dev [--images DIR ...] \
-        --videos ../shared/data/video/dev --out src/fakescope/models/weights/fusion.json
+    python scripts/fit_fusion.py --data ../shared/data --out src/fakescope/models/weights/fusion.json
 
-Every file is scanned by the normal pipeline with the fusion card switched off, so the
-raw score is the maximum over analyzers. On dev data only:
-- Platt scaling of that raw score (``a``, ``b``), both classes weighed equally (the
-  probability is for an even prior: the video dev set holds few fakes);
-- ``threshold_fake``: the lowest calibrated score at which no more than ``--fpr`` of the
-  real files (5 % for images, 10 % for videos) would be called fake;
-- ``threshold_real``: below it at most ``--miss`` of the fakes would be called real;
-  between the two a file is inconclusive.
+Every file is scanned by the normal pipeline with the fusion card switched off, so each
+report's ``evidence`` holds the raw score of each kind (face manipulation: the maximum
+over judged faces; generated image: the whole-image analyzer). On dev data only:
+
+- face kind: Platt scaling on dfdc-dev (real faces vs their swaps), both classes weighed
+  equally; generated kind: Platt scaling on the dev half of ``photos/`` against the
+  pictures of ``generated/`` (two parameters: the ranking, and so every AUC, is unchanged);
+- ``threshold_fake`` of both kinds together: the pair that calls the most fakes fake
+  (mean of the two kinds' true-positive rates) while at most ``--fpr`` of the real files
+  of *every* real source are called fake by either kind: dev real photos (also after JPEG
+  75 and after a 0.5x resize, as shared copies are), real dfdc-dev crops, real frames of
+  video/dev (as PNG stills) and drawn screenshots (video/gen2's real frames, which the
+  generated-image model trains on, are reported only);
+- ``threshold_real`` per kind: below it at most ``--miss`` of that kind's fakes;
+- videos: as before, Platt on the clip score of video/dev, ``--video-fpr`` of its reals.
+
+Prints the per-source false-alarm table the thresholds give (docs/metrics.md).
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import io
+import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from fakescope.config import ProvenanceSettings, ScanSettings
 from fakescope.datasets import read_labels
+from fakescope.evaluation import imagesets
 from fakescope.evaluation.calibration import fit_platt, sigmoid
-from fakescope.evaluation.metrics import auc, ece
+from fakescope.evaluation.metrics import auc
+from fakescope.fusion import FACE, GENERATED
 from fakescope.models.card import FusionCard, FusionParams
-from fakescope.pipeline import Scanner
 from fakescope.progress import progress_iter
+from fakescope.scan.scanner import Scanner
+from fakescope.synth.degrade import channel
+
+KINDS = (FACE, GENERATED)
 
 
-def raw_scores(scanner: Scanner, roots: list[Path], cache: Path | None = None,
-               ) -> tuple[np.ndarray, np.ndarray]:
-    ys, ss = [], []
-    for root in roots:
-        saved = cache / f"{root.name}.npz" if cache else None
-        if saved is not None and saved.exists():
-            d = np.load(saved)
-            ys.extend(d["y"].tolist())
-            ss.extend(d["s"].tolist())
-            continue
-        y_root, s_root = [], []
-        for it in progress_iter(read_labels(root), f"scanning {root.name}"):
-            r = scanner.scan(it.path, it.file)
-            if r.score is None:
-                continue  # no face / error: the verdict is not the fused score's to make
-            y_root.append(it.label)
-            s_root.append(r.score)
-        if saved is not None:
-            saved.parent.mkdir(parents=True, exist_ok=True)
-            np.savez(saved, y=np.array(y_root), s=np.array(s_root))
-        ys += y_root
-        ss += s_root
-    return np.array(ys), np.array(ss)
+def _png(rgb: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, "PNG")
+    return buf.getvalue()
 
 
-def fit(y: np.ndarray, raw: np.ndarray, fpr: float, miss: float, names: list[str]) -> FusionParams:
-    logit = np.log(np.clip(raw, 1e-6, 1 - 1e-6) / np.clip(1 - raw, 1e-6, 1))
-    a, b = fit_platt(logit, y, balanced=True)
-    p = sigmoid(a * logit + b)
-    reals, fakes = np.sort(p[y == 0]), np.sort(p[y == 1])
-    # Smallest threshold with at most `fpr` of reals at or above it.
-    k = int(np.floor(fpr * len(reals)))
-    t_fake = float(reals[len(reals) - k]) if k > 0 else float(reals[-1]) + 1e-6
-    t_fake = min(max(t_fake, 0.5), 0.999)
-    # Largest threshold with at most `miss` of fakes below it.
+def image_rows(data: Path, frames_per_clip: int) -> Iterator[tuple[str, str, int, Path | np.ndarray]]:
+    """(source, name, label, path or pixels) of every dev image."""
+    for it in read_labels(data / "faces/dfdc-dev"):
+        yield ("dfdc-dev-real" if it.label == 0 else "dfdc-dev-fake"), it.file, it.label, it.path
+    for split in ("dev", "train"):
+        for row in imagesets.photos(data / "photos", split):
+            yield f"photos-{split}", row.name, 0, data / "photos" / row.name
+    # Recompressed and downsized copies, as social media serve them, are real photos too.
+    for spec in ("jpeg75", "resize0.5"):
+        fn = channel(spec)
+        for row in imagesets.photos(data / "photos", "dev"):
+            yield f"photos-dev-{spec}", row.name, 0, fn(row.rgb)  # type: ignore[misc]
+    for it in read_labels(data / "generated"):
+        yield "generated", it.file, 1, it.path
+    for folder in ("video/dev", "video/gen2"):
+        for row in imagesets.video_frames(data / folder, frames_per_clip, label=0):
+            yield f"{folder.replace('/', '-')}-real-frames", row.name, 0, row.rgb
+    for row in imagesets.screens(60):
+        yield "screens", row.name, 0, row.rgb
+
+
+def scan_images(scanner: Scanner, data: Path, frames_per_clip: int, cache: Path | None) -> list[dict]:  # type: ignore[type-arg]
+    if cache is not None and cache.is_file():
+        return json.loads(cache.read_text())
+    rows = []
+    todo = list(image_rows(data, frames_per_clip))
+    for source, name, label, media in progress_iter(todo, "scanning images"):
+        r = (scanner.scan(media, name) if isinstance(media, Path)
+             else scanner.scan_bytes(_png(media), f"{name}.png"))
+        rows.append({"source": source, "name": name, "label": label, "verdict": r.verdict,
+                     "faces": len(r.faces), **{k: r.evidence.get(k) for k in KINDS}})
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        cache.write_text(json.dumps(rows))
+    return rows
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, 1e-6, 1 - 1e-6)
+    return np.log(p / (1 - p))
+
+
+def platt(rows: list[dict], kind: str, reals: set[str], fakes: set[str]) -> tuple[float, float]:  # type: ignore[type-arg]
+    use = [r for r in rows if r[kind] is not None and r["source"] in reals | fakes]
+    y = np.array([r["source"] in fakes for r in use], float)
+    return fit_platt(_logit(np.array([r[kind] for r in use])), y, balanced=True)
+
+
+def calibrated(rows: list[dict], kind: str, ab: tuple[float, float]) -> np.ndarray:  # type: ignore[type-arg]
+    """Per row the kind's calibrated probability; NaN where the kind was not judged."""
+    raw = np.array([np.nan if r[kind] is None else r[kind] for r in rows], float)
+    return np.where(np.isnan(raw), np.nan, sigmoid(ab[0] * _logit(np.nan_to_num(raw, nan=0.5)) + ab[1]))
+
+
+def called_fake(p: dict[str, np.ndarray], t: dict[str, float]) -> np.ndarray:
+    out = np.zeros(len(next(iter(p.values()))), bool)
+    for k in KINDS:
+        out |= np.nan_to_num(p[k], nan=-1.0) >= t[k]
+    return out
+
+
+def choose_thresholds(rows: list[dict], p: dict[str, np.ndarray], real_sources: list[str],  # type: ignore[type-arg]
+                      fake_sources: dict[str, str], fpr: float) -> dict[str, float]:
+    src = np.array([r["source"] for r in rows])
+    grid = {k: np.unique(np.r_[np.round(np.nanquantile(p[k], np.linspace(0.3, 1, 141)), 4), 0.999])
+            for k in KINDS}
+    best, best_t = -1.0, {k: 0.999 for k in KINDS}
+    for tf in grid[FACE]:
+        for tg in grid[GENERATED]:
+            t = {FACE: max(float(tf), 0.5), GENERATED: max(float(tg), 0.5)}
+            fake = called_fake(p, t)
+            if any(fake[src == s].mean() > fpr for s in real_sources if (src == s).any()):
+                continue
+            tpr = np.mean([fake[src == s].mean() for s in fake_sources if (src == s).any()])
+            if tpr > best:
+                best, best_t = tpr, t
+    return best_t
+
+
+def real_threshold(p: np.ndarray, is_fake: np.ndarray, miss: float, t_fake: float) -> float:
+    fakes = np.sort(p[is_fake & ~np.isnan(p)])
     j = int(np.floor(miss * len(fakes)))
-    t_real = float(fakes[j]) if j < len(fakes) else t_fake
-    t_real = min(t_real, t_fake)
-    return FusionParams(
-        a=a, b=b, threshold_fake=round(t_fake, 4), threshold_real=round(t_real, 4),
-        expected_fpr=round(float((reals >= t_fake).mean()), 4),
-        expected_tpr=round(float((fakes >= t_fake).mean()), 4),
-        fitted_on=names, n=len(y),
-    )
+    return min(float(fakes[j]) if j < len(fakes) else t_fake, t_fake)
 
 
-def report(kind: str, y: np.ndarray, raw: np.ndarray, params: FusionParams) -> None:
-    logit = np.log(np.clip(raw, 1e-6, 1 - 1e-6) / np.clip(1 - raw, 1e-6, 1))
-    p = sigmoid(params.a * logit + params.b)
-    print(f"{kind}: n={len(y)} AUC {auc(y, p):.4f}  ECE raw {ece(y, raw):.4f} -> fused {ece(y, p):.4f}")
-    print(f"  fake at >= {params.threshold_fake:.3f}: FPR {params.expected_fpr:.3f}, "
-          f"TPR {params.expected_tpr:.3f}; real below {params.threshold_real:.3f}")
+def fit_video(scanner: Scanner, videos: Path, fpr: float, miss: float) -> FusionParams:
+    ys, raw = [], []
+    for it in progress_iter(read_labels(videos), "scanning videos"):
+        r = scanner.scan(it.path, it.file)
+        if r.score is not None:
+            ys.append(it.label)
+            raw.append(r.score)
+    y, s = np.array(ys), _logit(np.array(raw))
+    a, b = fit_platt(s, y, balanced=True)
+    p = sigmoid(a * s + b)
+    reals, fakes = np.sort(p[y == 0]), np.sort(p[y == 1])
+    k = int(np.floor(fpr * len(reals)))
+    t_fake = min(max(float(reals[len(reals) - k]) if k > 0 else float(reals[-1]) + 1e-6, 0.5), 0.999)
+    t_real = real_threshold(p, y == 1, miss, t_fake)
+    print(f"videos: n={len(y)} AUC {auc(y, p):.4f}; fake at >= {t_fake:.3f}: FPR "
+          f"{(reals >= t_fake).mean():.3f}, TPR {(fakes >= t_fake).mean():.3f}; real below {t_real:.3f}")
+    return FusionParams(a=a, b=b, threshold_fake=round(t_fake, 4), threshold_real=round(t_real, 4),
+                        expected_fpr=round(float((reals >= t_fake).mean()), 4),
+                        expected_tpr=round(float((fakes >= t_fake).mean()), 4),
+                        fitted_on=[videos.name], n=len(y))
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--images", type=Path, action="append", default=[])
-    ap.add_argument("--videos", type=Path, action="append", default=[])
-    ap.add_argument("--fpr", type=float, default=0.05, help="image false-positive budget")
+    ap.add_argument("--data", type=Path, default=Path("../shared/data"))
+    ap.add_argument("--fpr", type=float, default=0.05, help="false-alarm budget per real image source")
     ap.add_argument("--video-fpr", type=float, default=0.10)
     ap.add_argument("--miss", type=float, default=0.10)
+    ap.add_argument("--frames-per-clip", type=int, default=4)
+    ap.add_argument("--no-videos", action="store_true", help="keep the current card's video entry")
     ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--version", default="1.0.0")
-    ap.add_argument("--scores-cache", type=Path,
-                    help="keep each folder's raw scores here and reuse them (same models only)")
+    ap.add_argument("--version", default="2.0.0")
+    ap.add_argument("--scores-cache", type=Path, help="keep the image scores here and reuse them")
     args = ap.parse_args()
 
     scanner = Scanner(ScanSettings(provenance=ProvenanceSettings(registry=None)))
-    scanner.fusion = None  # raw maxima: what the card is fitted on
-    y, raw = raw_scores(scanner, args.images, args.scores_cache)
-    image = fit(y, raw, args.fpr, args.miss, [p.name for p in args.images])
-    report("images", y, raw, image)
-    video = None
-    if args.videos:
-        vy, vraw = raw_scores(scanner, args.videos, args.scores_cache)
-        video = fit(vy, vraw, args.video_fpr, args.miss, [p.name for p in args.videos])
-        report("videos", vy, vraw, video)
-    cmd = "python scripts/fit_fusion.py " + " ".join(
-        [f"--images {p}" for p in args.images] + [f"--videos {p}" for p in args.videos]
-        + [f"--out {args.out}"])
-    FusionCard(version=args.version, image=image, video=video, command=cmd,
-               created=dt.date.today()).save(args.out)
+    previous = scanner.fusion
+    scanner.fusion = None  # raw scores: what the card is fitted on
+    rows = scan_images(scanner, args.data, args.frames_per_clip, args.scores_cache)
+    # video/gen2's real clips give training frames to the generated-image model: their frames
+    # are reported but do not set the thresholds.
+    real_sources = ["photos-dev", "photos-dev-jpeg75", "photos-dev-resize0.5", "dfdc-dev-real",
+                    "video-dev-real-frames", "screens"]
+    fake_sources = {"dfdc-dev-fake": FACE, "generated": GENERATED}
+    ab = {FACE: platt(rows, FACE, {"dfdc-dev-real"}, {"dfdc-dev-fake"}),
+          GENERATED: platt(rows, GENERATED, {"photos-dev"}, {"generated"})}
+    p = {k: calibrated(rows, k, ab[k]) for k in KINDS}
+    t_fake = choose_thresholds(rows, p, real_sources, fake_sources, args.fpr)
+    src = np.array([r["source"] for r in rows])
+    fake = called_fake(p, t_fake)
+    params = {}
+    for k in KINDS:
+        kind_fakes = np.isin(src, [s for s, kk in fake_sources.items() if kk == k])
+        kind_reals = np.isin(src, [s for s in real_sources])
+        t_real = real_threshold(p[k], kind_fakes, args.miss, t_fake[k])
+        judged = ~np.isnan(p[k])
+        params[k] = FusionParams(
+            a=ab[k][0], b=ab[k][1], threshold_fake=round(t_fake[k], 4), threshold_real=round(t_real, 4),
+            expected_fpr=round(float(fake[kind_reals].mean()), 4),
+            expected_tpr=round(float((p[k][kind_fakes & judged] >= t_fake[k]).mean()), 4),
+            fitted_on=sorted({*(s for s, kk in fake_sources.items() if kk == k), *real_sources}),
+            n=int((judged & (kind_fakes | kind_reals)).sum()))
+        y = kind_fakes[judged & (kind_fakes | kind_reals)]
+        s = p[k][judged & (kind_fakes | kind_reals)]
+        print(f"{k}: Platt a={ab[k][0]:.3f} b={ab[k][1]:.3f}; fake at >= {t_fake[k]:.3f}, real below "
+              f"{t_real:.3f}; AUC fakes vs every real source {auc(y, s):.4f}")
+    print("\n| source | n | called fake | inconclusive or fake | decided by faces / generated |")
+    print("|---|---|---|---|---|")
+    for s in dict.fromkeys(src):
+        m = src == s
+        face_fake = (np.nan_to_num(p[FACE][m], nan=-1) >= t_fake[FACE]).sum()
+        gen_fake = (np.nan_to_num(p[GENERATED][m], nan=-1) >= t_fake[GENERATED]).sum()
+        unsure = np.zeros(m.sum(), bool)
+        for k in KINDS:
+            unsure |= np.nan_to_num(p[k][m], nan=-1) >= params[k].threshold_real
+        print(f"| {s} | {m.sum()} | {fake[m].mean():.1%} ({fake[m].sum()}) | {unsure.mean():.1%} | "
+              f"{face_fake} / {gen_fake} |")
+    video = previous.video if (args.no_videos and previous is not None) else None
+    if not args.no_videos:
+        video = fit_video(scanner, args.data / "video/dev", args.video_fpr, args.miss)
+    cmd = f"python scripts/fit_fusion.py --data {args.data} --out {args.out}"
+    FusionCard(version=args.version, image=params[FACE], generated=params[GENERATED], video=video,
+               command=cmd, created=dt.date.today()).save(args.out)
     print(f"wrote {args.out}")
 
 

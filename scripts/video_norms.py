@@ -17,7 +17,7 @@ import numpy as np
 
 from fakescope.config import ProvenanceSettings, ScanSettings
 from fakescope.datasets import read_labels
-from fakescope.pipeline import Scanner
+from fakescope.scan.scanner import Scanner
 
 
 def main() -> None:

@@ -40,7 +40,7 @@ def media_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def scanner():
-    from fakescope.pipeline import Scanner
+    from fakescope.scan.scanner import Scanner
 
     return Scanner()
 
@@ -48,7 +48,7 @@ def scanner():
 @pytest.fixture(scope="session")
 def explaining_scanner():
     from fakescope.config import ScanSettings
-    from fakescope.pipeline import Scanner
+    from fakescope.scan.scanner import Scanner
 
     return Scanner(ScanSettings(explain=True))
 

@@ -27,7 +27,10 @@ def test_jsonl_one_object_per_input_and_exit_1_on_failures(demo_dir: Path) -> No
         assert required <= row.keys()
     by_name = {Path(r["file"]).name: r for r in rows}
     assert by_name["truncated.jpg"]["verdict"] == "error"
-    assert by_name["coffee.png"]["verdict"] == "no_face" and by_name["coffee.png"]["score"] is None
+    # No face, still judged: by the generated-image evidence.
+    coffee = by_name["coffee.png"]
+    assert coffee["verdict"] in ("real", "inconclusive") and coffee["score"] is not None
+    assert coffee["decided_by"] == "generated_image" and coffee["faces"] == []
     face = by_name["astronaut.jpg"]["faces"][0]
     assert len(face["box"]) == 4 and len(face["landmarks"]) == 5 and 0 <= face["score"] <= 1
     assert set(by_name["astronaut.jpg"]["timing_ms"]) >= {"decode", "faces", "analyzers", "total"}
@@ -38,7 +41,7 @@ def test_exit_0_when_everything_scanned(demo_dir: Path) -> None:
     p = run("scan", str(demo_dir / "astronaut.jpg"), str(demo_dir / "coffee.png"))
     assert p.returncode == 0, p.stderr
     lines = p.stdout.splitlines()
-    assert len(lines) == 2 and lines[1].startswith("no_face")
+    assert len(lines) == 2 and not lines[1].startswith("no_face") and "coffee.png" in lines[1]
 
 
 def test_usage_errors_exit_2(demo_dir: Path) -> None:
@@ -55,7 +58,8 @@ def test_html_report_is_self_contained(demo_dir: Path, tmp_path: Path) -> None:
     assert p.returncode == 0, p.stderr
     html = out.read_text()
     assert html.count("data:image/jpeg;base64,") >= 3  # photo, aligned face, heatmap
-    assert "FAKE" in html and "NO_FACE" in html
+    assert "FAKE" in html and "NO_FACE" not in html
+    assert "where in the whole picture" in html  # the generated-image heatmap of each photo
     assert "http://" not in html and "https://" not in html and "<script" not in html
 
 

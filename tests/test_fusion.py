@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
 from fakescope.analyzers.base import Evidence
-from fakescope.fusion import MIN_EYE_DISTANCE_PX, calibrate, fuse
-from fakescope.models.card import FusionParams
+from fakescope.faces.types import Face
+from fakescope.fusion import FACE, GENERATED, calibrate, fuse
+from fakescope.models.card import FusionCard, FusionParams
 
 
 class _Face:
@@ -19,11 +21,16 @@ class _Whole:
     name, version, card, needs_faces = "whole", "0", None, False
 
 
+def _card(face: FusionParams, generated: FusionParams) -> FusionCard:
+    return FusionCard(version="t", image=face, generated=generated, command="test", created="2026-01-01")
+
+
 def test_image_score_is_the_max_over_faces_and_whole_image_evidence() -> None:
     res = [(_Face(), Evidence(score=0.8, face_scores=[0.2, 0.8])), (_Whole(), Evidence(score=0.6))]
     f = fuse(res, 2)
     assert f.score == pytest.approx(0.8) and f.verdict == "fake" and "face 2 of 2" in f.reason
     assert f.face_scores == [0.2, 0.8]
+    assert f.decided_by == FACE and f.evidence == {FACE: 0.8, GENERATED: 0.6}
 
 
 def test_band_gives_real_inconclusive_fake() -> None:
@@ -31,17 +38,39 @@ def test_band_gives_real_inconclusive_fake() -> None:
         assert fuse([(_Face(), Evidence(score=score, face_scores=[score]))], 1).verdict == verdict
 
 
-def test_no_face_and_no_other_evidence() -> None:
+def test_no_face_only_when_nothing_could_judge() -> None:
     f = fuse([(_Face(), Evidence(score=None, face_scores=[]))], 0)
-    assert f.verdict == "no_face" and f.score is None
+    assert f.verdict == "no_face" and f.score is None and f.decided_by is None
+    unjudged = fuse([(_Face(), Evidence(score=None, face_scores=[None]))], 1)
+    assert unjudged.verdict == "inconclusive" and unjudged.score is None
 
 
-def test_whole_image_evidence_alone_flags_but_never_clears_a_faceless_picture() -> None:
+def test_a_faceless_picture_is_judged_by_the_whole_image_evidence() -> None:
     flagged = fuse([(_Face(), Evidence(score=None, face_scores=[])), (_Whole(), Evidence(score=0.9))], 0)
     assert flagged.verdict == "fake" and flagged.score == pytest.approx(0.9)
-    assert "no face" in flagged.reason
+    assert flagged.decided_by == GENERATED and "generated-image" in flagged.reason
     quiet = fuse([(_Face(), Evidence(score=None, face_scores=[])), (_Whole(), Evidence(score=0.1))], 0)
-    assert quiet.verdict == "no_face" and quiet.score is None
+    assert quiet.verdict == "real" and quiet.score == pytest.approx(0.1)
+    assert quiet.decided_by == GENERATED and "no face to judge" in quiet.reason
+
+
+def test_each_kind_has_its_own_thresholds() -> None:
+    card = _card(FusionParams(threshold_fake=0.9, threshold_real=0.2),
+                 FusionParams(threshold_fake=0.6, threshold_real=0.3))
+    # 0.7 from a face is inconclusive; the same 0.7 from the whole picture is fake.
+    face = fuse([(_Face(), Evidence(score=0.7, face_scores=[0.7])), (_Whole(), Evidence(score=0.1))], 1,
+                card=card)
+    assert face.verdict == "inconclusive" and face.decided_by == FACE
+    whole = fuse([(_Face(), Evidence(score=0.1, face_scores=[0.1])), (_Whole(), Evidence(score=0.7))], 1,
+                 card=card)
+    assert whole.verdict == "fake" and whole.decided_by == GENERATED and whole.score == pytest.approx(0.7)
+    # Real only when every kind is below its real threshold.
+    both = fuse([(_Face(), Evidence(score=0.1, face_scores=[0.1])), (_Whole(), Evidence(score=0.25))], 1,
+                card=card)
+    assert both.verdict == "real"
+    doubt = fuse([(_Face(), Evidence(score=0.1, face_scores=[0.1])), (_Whole(), Evidence(score=0.35))], 1,
+                 card=card)
+    assert doubt.verdict == "inconclusive" and doubt.decided_by == GENERATED
 
 
 def test_calibration_and_thresholds_from_the_fusion_card() -> None:
@@ -50,16 +79,18 @@ def test_calibration_and_thresholds_from_the_fusion_card() -> None:
     z = 2.0 * math.log(raw / (1 - raw)) - 1.0
     assert calibrate(raw, params) == pytest.approx(1 / (1 + math.exp(-z)))
     assert calibrate(raw, None) == raw
-    f = fuse([(_Face(), Evidence(score=raw, face_scores=[raw]))], 1, params=params)
+    f = fuse([(_Face(), Evidence(score=raw, face_scores=[raw]))], 1, card=_card(params, params))
     assert f.verdict == "inconclusive" and f.score == pytest.approx(calibrate(raw, params))
 
 
-def test_a_tiny_face_cannot_clear_an_image() -> None:
-    ev = [(_Face(), Evidence(score=0.05, face_scores=[0.05]))]
-    small = fuse(ev, 1, eye_distances=[MIN_EYE_DISTANCE_PX - 5])
-    big = fuse(ev, 1, eye_distances=[MIN_EYE_DISTANCE_PX + 20])
-    assert small.verdict == "inconclusive" and "too small" in small.reason
-    assert big.verdict == "real"
+def test_faces_a_face_model_should_not_judge() -> None:
+    eyes = np.array([[100.0, 100.0], [140.0, 100.0], [120.0, 120.0], [105.0, 140.0], [135.0, 140.0]])
+    face = Face(box=np.array([80.0, 70.0, 160.0, 160.0]), score=0.9, landmarks5=eyes)
+    assert face.why_not_judged() is None
+    tiny = Face(box=face.box / 4, score=0.9, landmarks5=eyes / 4)
+    assert "too small" in (tiny.why_not_judged() or "")
+    unconfirmed = Face(box=face.box, score=0.9, landmarks5=eyes, landmarks_source="detector")
+    assert "not confirmed" in (unconfirmed.why_not_judged() or "")
 
 
 def test_models_dir_override_falls_back_to_bundled_models(tmp_path, monkeypatch) -> None:

@@ -11,8 +11,8 @@ import pytest
 from fakescope.analyzers.base import Evidence, ScanItem
 from fakescope.config import ScanSettings
 from fakescope.errors import FakescopeError
-from fakescope.pipeline import Scanner
 from fakescope.report.schema import SCHEMA_VERSION, ScanReport
+from fakescope.scan.scanner import Scanner
 
 
 def test_real_photo_report(scanner: Scanner, demo_dir: Path) -> None:
@@ -24,9 +24,12 @@ def test_real_photo_report(scanner: Scanner, demo_dir: Path) -> None:
     assert r.verdict in ("real", "inconclusive")  # a real portrait is never called fake
     assert r.score is not None and 0.0 <= r.score <= 1.0
     assert len(r.faces) == 1
-    assert [a.name for a in r.analyzers] == ["face-forgery", "metadata"]  # synthesis: opt-in
-    assert r.score == pytest.approx(_fused(scanner, r.faces[0].score))
-    assert r.models and r.models[0].name == "face-forgery"
+    assert [a.name for a in r.analyzers] == ["face-forgery", "generated", "metadata"]
+    assert r.evidence["face_manipulation"] == pytest.approx(_fused(scanner, r.faces[0].score), abs=1e-4)
+    assert set(r.evidence) == {"face_manipulation", "generated_image"}
+    assert r.score == pytest.approx(max(r.evidence.values()), abs=1e-4)
+    assert r.decided_by in ("face_manipulation", "generated_image")
+    assert [m.name for m in r.models][:2] == ["face-forgery", "generated"]
     t = r.timing_ms
     assert t.total >= t.decode + t.faces + t.analyzers - 1.0 and t.faces > 0
 
@@ -35,9 +38,9 @@ def test_self_blended_face_scores_higher_than_its_original(scanner: Scanner,
                                                            demo_dir: Path) -> None:
     real = scanner.scan(demo_dir / "astronaut.jpg")
     fake = scanner.scan(demo_dir / "astronaut_selfblended.jpg")
-    assert fake.score is not None and real.score is not None
-    assert fake.score > real.score + 0.1
-    assert fake.verdict == "fake"
+    face = "face_manipulation"
+    assert fake.evidence[face] > real.evidence[face] + 0.3
+    assert fake.verdict == "fake" and fake.decided_by == face
 
 
 def _fused(scanner: Scanner, raw: float) -> float:
@@ -49,7 +52,8 @@ def _fused(scanner: Scanner, raw: float) -> float:
 def test_several_faces_image_score_is_the_max(scanner: Scanner, demo_dir: Path) -> None:
     r = scanner.scan(demo_dir / "group.jpg")
     assert len(r.faces) == 3
-    assert r.score == pytest.approx(_fused(scanner, max(f.score for f in r.faces)))
+    face_max = _fused(scanner, max(f.score for f in r.faces if f.score is not None))
+    assert r.evidence["face_manipulation"] == pytest.approx(face_max, abs=1e-4)
 
 
 def test_tight_crop_and_rotated_phone_photo(scanner: Scanner, demo_dir: Path) -> None:
@@ -60,9 +64,17 @@ def test_tight_crop_and_rotated_phone_photo(scanner: Scanner, demo_dir: Path) ->
     assert any("orientation" in n for n in phone.notes)
 
 
-def test_no_face(scanner: Scanner, demo_dir: Path) -> None:
+def test_a_picture_without_faces_is_still_judged(scanner: Scanner, demo_dir: Path) -> None:
     r = scanner.scan(demo_dir / "coffee.png")
-    assert r.verdict == "no_face" and r.score is None and r.faces == []
+    assert r.faces == [] and r.score is not None and r.verdict in ("real", "inconclusive")
+    assert r.decided_by == "generated_image" and set(r.evidence) == {"generated_image"}
+    if r.verdict == "real":
+        assert "no face to judge" in r.reason
+
+
+def test_no_face_only_when_nothing_could_judge(demo_dir: Path) -> None:
+    r = Scanner(ScanSettings(analyzers=["face-forgery"])).scan(demo_dir / "coffee.png")
+    assert r.verdict == "no_face" and r.score is None and r.faces == [] and r.decided_by is None
 
 
 def test_broken_file_is_an_error_report_not_an_exception(scanner: Scanner,
@@ -117,7 +129,10 @@ def test_failing_analyzer_does_not_sink_the_others(monkeypatch: pytest.MonkeyPat
     monkeypatch.setitem(registry.BUILTIN, "constant", _Constant)
     s = Scanner(ScanSettings(analyzers=["broken", "constant"]))
     r = s.scan(demo_dir / "coffee.png")
-    assert r.verdict == "fake" and r.score == pytest.approx(_fused(s, 0.9))  # image-level only
+    from fakescope.fusion import calibrate
+
+    assert r.verdict == "fake" and r.decided_by == "generated_image"  # whole-image evidence only
+    assert r.score == pytest.approx(calibrate(0.9, s.fusion.generated if s.fusion else None))
     broken = next(a for a in r.analyzers if a.name == "broken")
     assert broken.error is not None and "always fails" in broken.error.message
     only_broken = Scanner(ScanSettings(analyzers=["broken"])).scan(demo_dir / "coffee.png")

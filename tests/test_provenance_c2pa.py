@@ -56,7 +56,7 @@ def test_conformance_set_matches_the_reference_reader(shared_data) -> None:  # t
 
 @pytest.mark.data
 def test_scan_reports_carry_the_conformance_state(shared_data) -> None:  # type: ignore[no-untyped-def]
-    from fakescope.pipeline import Scanner
+    from fakescope.scan.scanner import Scanner
 
     root = shared_data("provenance", "c2pa")
     scanner = Scanner(ScanSettings(analyzers=["metadata"],
@@ -123,7 +123,7 @@ def test_flipping_one_byte_of_image_data_makes_it_invalid(pki: LocalPki, astrona
 
 
 def test_scan_verdicts_follow_provenance(pki: LocalPki, astronaut: np.ndarray, tmp_path: Path) -> None:
-    from fakescope.pipeline import Scanner
+    from fakescope.scan.scanner import Scanner
 
     creds = load_credentials(pki.chain, pki.key)
     signed = sign_bytes(_jpeg(astronaut), "image/jpeg", creds, title="a.jpg")

@@ -141,7 +141,7 @@ def test_a_rewritten_entry_is_detected(tmp_path: Path, photos: dict[str, np.ndar
 
 def test_scans_use_an_existing_registry_and_never_create_one(tmp_path: Path,
                                                              photos: dict[str, np.ndarray]) -> None:
-    from fakescope.pipeline import Scanner
+    from fakescope.scan.scanner import Scanner
 
     db = tmp_path / "reg" / "r.db"
     settings = ScanSettings(analyzers=["metadata"], provenance=ProvenanceSettings(registry=str(db)))

@@ -64,7 +64,7 @@ def test_resize_breaks_the_block_layout_unless_undone(marked: np.ndarray) -> Non
 
 def test_scan_reports_the_watermark(tmp_path, marked: np.ndarray) -> None:  # type: ignore[no-untyped-def]
     from fakescope.config import ProvenanceSettings, ScanSettings
-    from fakescope.pipeline import Scanner
+    from fakescope.scan.scanner import Scanner
 
     Image.fromarray(marked).save(tmp_path / "m.png")
     r = Scanner(ScanSettings(analyzers=["metadata"], provenance=ProvenanceSettings(registry=None))).scan(

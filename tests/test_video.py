@@ -10,7 +10,7 @@ import pytest
 
 from fakescope.analyzers.blink import find_blinks
 from fakescope.analyzers.lipsync import sync_curve
-from fakescope.pipeline import Scanner
+from fakescope.scan.scanner import Scanner
 
 BLINKS = (1.0, 3.0, 4.5, 6.2, 8.0, 9.1)
 
@@ -156,7 +156,7 @@ def test_a_person_seen_in_one_frame_does_not_decide_the_clip() -> None:
     from types import SimpleNamespace
 
     from fakescope.faces.tracking import Track, TrackPoint
-    from fakescope.video_scan import _fuse_video
+    from fakescope.scan.video import _fuse_video
 
     face = SimpleNamespace(box=np.array([0.0, 0.0, 10.0, 10.0]))
 

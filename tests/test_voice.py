@@ -18,7 +18,7 @@ from fakescope.config import MediaLimits
 from fakescope.demo_audio import chord, clipped, noise, speechlike, telephone, write_audio
 from fakescope.media import decode, read_file
 from fakescope.media.audio import AudioMedia
-from fakescope.pipeline import Scanner
+from fakescope.scan.scanner import Scanner
 
 RATE = 16000
 
@@ -137,7 +137,7 @@ def _covers(r, seconds: float) -> None:  # type: ignore[no-untyped-def]
 def test_speech_gets_a_score_and_segments(audio_scanner: Scanner, files: dict[str, Path], name: str) -> None:
     r = audio_scanner.scan(files[name])
     assert r.verdict in ("real", "fake", "inconclusive") and r.score is not None, r.reason
-    assert r.schema_version == "1.4" and r.audio is not None and r.audio.speech_s >= 1.0
+    assert r.schema_version == "1.5" and r.audio is not None and r.audio.speech_s >= 1.0
     _covers(r, 8.0)
     scored = [s for s in r.segments if s.speech]
     assert len(scored) >= 2 and all(s.score is not None for s in scored)
@@ -199,7 +199,7 @@ def test_video_score_takes_blinks_and_lip_sync_but_not_motion_nor_voice() -> Non
 
     from fakescope.analyzers.base import Evidence
     from fakescope.faces.tracking import Track, TrackPoint
-    from fakescope.video_scan import _fuse_video
+    from fakescope.scan.video import _fuse_video
 
     face = SimpleNamespace(box=np.array([0.0, 0.0, 10.0, 10.0]))
     track = Track(0, [TrackPoint(i, float(i), face, np.zeros(4), score=0.05)  # type: ignore[arg-type]

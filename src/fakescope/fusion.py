@@ -1,24 +1,25 @@
-"""Evidence -> one calibrated probability and a verdict.
+"""Evidence -> one calibrated probability, a verdict, and the kind of evidence that decided.
 
-Rules (documented in docs/architecture.md):
+Rules for images (documented in docs/architecture.md, "Fusion"):
 - Each analyzer score is already a calibrated probability (its card's Platt scaling).
-- A face's score is the mean of the face analyzers' scores for it; the raw image score is
-  the maximum over faces and whole-image analyzers: one strong trace is enough.
+- Two kinds of evidence: *face manipulation* (a face's score is the mean of the face
+  analyzers' scores for it; the kind's score is the maximum over the judged faces: one
+  manipulated face is enough) and *generated image* (the whole-image analyzers' maximum).
 - The fusion card (``models/weights/fusion.json``, fitted on dev data by
-  ``scripts/fit_fusion.py``) recalibrates that maximum, which otherwise overstates, and
-  sets the verdict thresholds: ``fake`` at or above ``threshold_fake`` (chosen for a known
-  false-positive rate on dev reals), ``real`` below ``threshold_real``, ``inconclusive``
-  between. Without a card, the models' own band applies.
-- Weak evidence is inconclusive, not real: a face too small to judge (eyes closer than
-  ``MIN_EYE_DISTANCE_PX``) cannot clear an image.
-- ``no_face`` when no face was found, unless a whole-image analyzer (``synthesis``) alone
-  reaches the fake threshold: then ``fake``. Whole-image analyzers never clear a faceless
-  picture as ``real``.
+  ``scripts/fit_fusion.py``) recalibrates each kind (a maximum overstates) and gives each
+  its own verdict thresholds, chosen so that, together, at most 5 % of the dev real
+  photos of every source are called fake. Without a card, the models' own band applies.
+- The verdict is ``fake`` when any kind reaches its fake threshold, ``inconclusive`` when
+  none does but one is in its uncertain band, ``real`` when every kind is below its real
+  threshold. The score is the highest calibrated probability; ``decided_by`` names the
+  kind behind the verdict.
+- A photo without a face is judged by the generated-image evidence alone; ``no_face``
+  only when nothing could judge it (no face and no whole-image analyzer).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -26,12 +27,15 @@ import numpy as np
 from fakescope.analyzers.base import Analyzer, Evidence
 
 if TYPE_CHECKING:
-    from fakescope.models.card import FusionParams
+    from fakescope.models.card import FusionCard, FusionParams
     from fakescope.provenance.models import Provenance
 
 DEFAULT_BAND = (0.35, 0.65)
-# Below this many pixels between the eyes a face has too few pixels to be cleared as real.
-MIN_EYE_DISTANCE_PX = 18.0
+
+FACE = "face_manipulation"
+GENERATED = "generated_image"
+# How a reason names each kind of evidence.
+KIND_WORDS = {FACE: "face manipulation", GENERATED: "generated-image traces"}
 
 
 @dataclass
@@ -40,6 +44,8 @@ class Fused:
     score: float | None
     face_scores: list[float | None]
     reason: str
+    decided_by: str | None = None
+    evidence: dict[str, float] = field(default_factory=dict)
 
 
 def band_for(analyzers: list[Analyzer]) -> tuple[float, float]:
@@ -63,10 +69,9 @@ def band_of(params: FusionParams | None, fallback: tuple[float, float]) -> tuple
     return (params.threshold_real, params.threshold_fake) if params is not None else fallback
 
 
-def fuse(results: list[tuple[Analyzer, Evidence]], n_faces: int,
-         band: tuple[float, float] = DEFAULT_BAND, params: FusionParams | None = None,
-         eye_distances: list[float] | None = None) -> Fused:
-    face_scores: list[float | None] = []
+def face_scores_of(results: list[tuple[Analyzer, Evidence]], n_faces: int) -> list[float | None]:
+    """Per face, the mean of the face analyzers' scores (None where none judged it)."""
+    out: list[float | None] = []
     for i in range(n_faces):
         vals = [
             ev.face_scores[i]
@@ -74,36 +79,64 @@ def fuse(results: list[tuple[Analyzer, Evidence]], n_faces: int,
             if a.needs_faces and ev.face_scores is not None and i < len(ev.face_scores)
             and ev.face_scores[i] is not None
         ]
-        face_scores.append(sum(vals) / len(vals) if vals else None)  # type: ignore[arg-type]
-    image_level = [ev.score for a, ev in results if not a.needs_faces and ev.score is not None]
-    scored_faces = [s for s in face_scores if s is not None]
-    parts = ([max(scored_faces)] if scored_faces else []) + image_level
-    if not parts:
+        out.append(sum(vals) / len(vals) if vals else None)  # type: ignore[arg-type]
+    return out
+
+
+def raw_kind_scores(results: list[tuple[Analyzer, Evidence]], n_faces: int,
+                    ) -> tuple[dict[str, float], list[float | None]]:
+    """Each kind's raw (uncalibrated by the fusion card) score, and the per-face scores."""
+    face_scores = face_scores_of(results, n_faces)
+    raw: dict[str, float] = {}
+    scored = [s for s in face_scores if s is not None]
+    if scored:
+        raw[FACE] = max(scored)
+    whole = [ev.score for a, ev in results if not a.needs_faces and ev.score is not None]
+    if whole:
+        raw[GENERATED] = max(whole)
+    return raw, face_scores
+
+
+def kind_params(card: FusionCard | None, kind: str) -> FusionParams | None:
+    if card is None:
+        return None
+    return card.image if kind == FACE else card.generated
+
+
+def fuse(results: list[tuple[Analyzer, Evidence]], n_faces: int,
+         band: tuple[float, float] = DEFAULT_BAND, card: FusionCard | None = None) -> Fused:
+    raw, face_scores = raw_kind_scores(results, n_faces)
+    if not raw:
         if n_faces == 0:
-            return Fused("no_face", None, face_scores, "no face found to judge")
-        return Fused("inconclusive", None, face_scores, "no analyzer could score this file")
-    if n_faces == 0:
-        # Whole-image analyzers alone may flag a picture but never clear it: they look for
-        # one family of traces (generator upsampling), and a photo without faces is outside
-        # what the face models vouch for.
-        score = calibrate(max(image_level), params)
-        hi = band_of(params, band)[1]
-        if score >= hi:
-            return Fused("fake", float(score), face_scores,
-                         f"no face, but whole-image synthesis traces: probability {score:.2f} ≥ {hi:.2f}")
-        return Fused("no_face", None, face_scores,
-                     f"no face found to judge; no synthesis trace in the whole image ({score:.2f})")
-    score = calibrate(max(parts), params)
-    verdict, reason = verdict_for(score, band_of(params, band))
+            return Fused("no_face", None, face_scores, "no face found, and no whole-image analyzer ran")
+        return Fused("inconclusive", None, face_scores,
+                     "faces were found but none could be judged (too small or not confirmed as faces)")
+    judged = {}
+    for kind, value in raw.items():
+        params = kind_params(card, kind)
+        p = calibrate(value, params)
+        judged[kind] = (p, band_of(params, band), verdict_for(p, band_of(params, band))[0])
+    evidence = {k: round(v[0], 4) for k, v in judged.items()}
+    score = max(v[0] for v in judged.values())
+    for verdict in ("fake", "inconclusive", "real"):
+        kinds = [k for k, v in judged.items() if v[2] == verdict]
+        if kinds:
+            break
+    decided = max(kinds, key=lambda k: judged[k][0])
+    p, (lo, hi), _ = judged[decided]
+    words = KIND_WORDS[decided]
     if verdict == "fake":
-        reason += _strongest(face_scores)
-    elif verdict == "real" and not image_level and eye_distances:
-        judged = [d for d, s in zip(eye_distances, face_scores, strict=False) if s is not None]
-        if judged and max(judged) < MIN_EYE_DISTANCE_PX:
-            verdict = "inconclusive"
-            reason = (f"faces too small to clear (eyes {max(judged):.0f} px apart; "
-                      f"{MIN_EYE_DISTANCE_PX:.0f} needed); {reason}")
-    return Fused(verdict, float(score), face_scores, reason)
+        reason = f"{words}: probability {p:.2f} ≥ {hi:.2f}"
+        if decided == FACE:
+            reason += _strongest(face_scores)
+    elif verdict == "inconclusive":
+        reason = f"{words}: probability {p:.2f} is within the uncertain band {lo:.2f}–{hi:.2f}"
+    else:
+        reason = "; ".join(f"{KIND_WORDS[k]}: probability {v[0]:.2f} < {v[1][0]:.2f}"
+                           for k, v in judged.items())
+        if FACE not in judged:
+            reason += "; no face to judge" if n_faces == 0 else "; no face could be judged"
+    return Fused(verdict, float(score), face_scores, reason, decided, evidence)
 
 
 def verdict_for(score: float, band: tuple[float, float]) -> tuple[str, str]:
@@ -170,7 +203,7 @@ def apply_provenance(fused: Fused, provenance: Provenance | None) -> Fused:
         # points a person at the original to compare with, it does not overrule them.
         return Fused(fused.verdict, fused.score, fused.face_scores,
                      f"{fused.reason}; a near duplicate of registry entry {m.entry_id}: compare with the "
-                     "registered original, it may be an edited copy")
+                     "registered original, it may be an edited copy", fused.decided_by, fused.evidence)
     return fused
 
 
@@ -180,4 +213,4 @@ def _as(fused: Fused, verdict: str, reason: str) -> Fused:
         score = min(base, PROVENANCE_REAL_CAP) if base is not None else PROVENANCE_REAL_CAP
     else:
         score = max(base, PROVENANCE_FAKE_FLOOR) if base is not None else PROVENANCE_FAKE_FLOOR
-    return Fused(verdict, float(score), fused.face_scores, reason)
+    return Fused(verdict, float(score), fused.face_scores, reason, "provenance", fused.evidence)

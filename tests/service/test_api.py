@@ -349,5 +349,7 @@ def test_face_crops_only_when_the_operator_turns_them_on(make_client, jpeg_bytes
     assert ("alt='aligned face'" in html) is keep
     # What is stored: the upload and the evidence maps; no face pixels.
     z = np.load(_blob_dir(tmp_path, sid) / "heatmaps.npz")
-    assert sorted(z.files) == ["heat0", "matrix0", "meta0"]
+    # Per face its small map and alignment; per picture a coarse whole-image map.
+    assert sorted(z.files) == ["heat0", "image_heat0", "image_source0", "matrix0", "meta0"]
     assert max(z["heat0"].shape) <= 32 and z["matrix0"].shape == (2, 3)
+    assert max(z["image_heat0"].shape) <= 256 and str(z["image_source0"]) == "generated"

@@ -134,3 +134,26 @@ def test_upload_names() -> None:
     assert blob_suffix("photo.JPG", "jpeg") == ".jpg"
     assert blob_suffix("no-extension", "png") == ".png"
     assert blob_suffix("weird.j p g", "jpeg") == ".jpeg"
+
+
+def test_whole_image_heatmaps_survive_storage_without_pixels() -> None:
+    import numpy as np
+
+    from fakescope.analyzers.base import ImageHeatmap
+    from fakescope.jobs.worker import heatmaps_npz, load_heatmaps, load_image_heatmaps
+    from fakescope.report.schema import ScanReport
+    from fakescope.scan.image import Visual
+
+    heat = np.full((600, 800), np.nan, np.float32)
+    heat[:128, :128], heat[-128:, -128:] = 0.9, 0.1
+    report = ScanReport(fakescope_version="t", file="x.png", verdict="fake", score=0.9)
+    report._visual = Visual(rgb=np.zeros((600, 800, 3), np.uint8), heatmaps=[],
+                            image_heatmaps=[ImageHeatmap(heat=heat, source="generated")])
+    blob = heatmaps_npz(report)
+    assert blob is not None and len(blob) < 20_000  # a low-resolution map, not the picture
+    assert load_heatmaps(blob) == []
+    [back] = load_image_heatmaps(blob, 600, 800)
+    assert back.source == "generated" and back.heat.shape == (600, 800)
+    assert np.nanmean(back.heat[10:110, 10:110]) == pytest.approx(0.9, abs=0.01)
+    assert np.nanmean(back.heat[-110:, -110:]) == pytest.approx(0.1, abs=0.01)
+    assert np.isnan(back.heat[300, 400])  # where no crop looked stays unpainted

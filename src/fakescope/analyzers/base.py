@@ -81,11 +81,20 @@ class FaceHeatmap:
 
 
 @dataclass
+class ImageHeatmap:
+    """Where in the whole image a whole-image analyzer saw its evidence."""
+
+    heat: np.ndarray  # (h, w) float in [0, 1] at image resolution; NaN where nothing looked
+    source: str  # the analyzer's name
+
+
+@dataclass
 class Evidence:
     score: float | None  # 0..1, higher = more likely manipulated; None = no opinion
     face_scores: list[float | None] | None = None
     details: dict[str, Any] = field(default_factory=dict)
     heatmaps: list[FaceHeatmap] = field(default_factory=list)
+    image_heatmaps: list[ImageHeatmap] = field(default_factory=list)
     segments: list[Segment] | None = None  # audio analyzers: the score over time
 
 

@@ -46,28 +46,37 @@ class FaceForgeryAnalyzer:
     def analyze(self, item: ScanItem) -> Evidence:
         if not item.faces:
             return Evidence(score=None, face_scores=[], details={"reason": "no face"})
+        skipped = {i: why for i, f in enumerate(item.faces) if (why := f.why_not_judged()) is not None}
+        judged = [i for i in range(len(item.faces)) if i not in skipped]
+        not_judged = [{"face": i, "why": why} for i, why in skipped.items()]
+        if not judged:
+            return Evidence(score=None, face_scores=[None] * len(item.faces),
+                            details={"reason": "no face could be judged", "not_judged": not_judged})
         spec = self.card.input
-        aligned = [f.aligned(item.media.rgb, spec.size, spec.margin) for f in item.faces]
+        aligned = [item.faces[i].aligned(item.media.rgb, spec.size, spec.margin) for i in judged]
         crops = np.stack([c for c, _ in aligned])
         logits, cams = self.run(crops)
         probs = self.probability(logits)
         heatmaps = []
         if item.settings.explain:
-            for i, (cam, p, (_, m)) in enumerate(zip(cams, probs, aligned, strict=True)):
+            for i, cam, p, (_, m) in zip(judged, cams, probs, aligned, strict=True):
                 # The map averages to the face's logit (CAM = Grad-CAM for this head).
                 # Stretched to 0..1 it shows *where* the evidence is; scaled by the face's
                 # probability, a face judged real stays cool instead of showing noise.
                 span = float(cam.max() - cam.min())
                 rel = (cam - cam.min()) / span if span > 1e-6 else np.zeros_like(cam)
                 heatmaps.append(FaceHeatmap(i, (rel * p).astype(np.float32), spec.size, m))
-        face_scores = [float(p) for p in probs]
+        face_scores: list[float | None] = [None] * len(item.faces)
+        for i, p in zip(judged, probs, strict=True):
+            face_scores[i] = float(p)
         return Evidence(
-            score=max(face_scores),
+            score=float(probs.max()),
             face_scores=face_scores,
             details={
-                "aggregation": "max over faces",
+                "aggregation": "max over judged faces",
                 "logits": [round(float(v), 4) for v in logits],
                 "crop": {"size": spec.size, "margin": spec.margin},
+                **({"not_judged": not_judged} if not_judged else {}),
             },
             heatmaps=heatmaps,
         )

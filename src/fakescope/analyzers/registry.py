@@ -18,10 +18,10 @@ def _face_forgery() -> Analyzer:
     return FaceForgeryAnalyzer()
 
 
-def _synthesis() -> Analyzer:
-    from fakescope.analyzers.synthesis import SynthesisAnalyzer
+def _generated() -> Analyzer:
+    from fakescope.analyzers.generated import GeneratedImageAnalyzer
 
-    return SynthesisAnalyzer()
+    return GeneratedImageAnalyzer()
 
 
 def _metadata() -> Analyzer:
@@ -56,17 +56,15 @@ def _voice() -> Analyzer:
 
 BUILTIN: dict[str, Callable[[], Analyzer]] = {
     "face-forgery": _face_forgery,
-    "synthesis": _synthesis,
+    "generated": _generated,
     "metadata": _metadata,
     "blink": _blink,
     "motion": _motion,
     "lip-sync": _lipsync,
     "voice": _voice,
 }
-# Built-in analyzers that run only when named (`--analyzers`): `synthesis` separates
-# simulated generator traces perfectly on dev but flags about a quarter of real video
-# frames (upscaled pixels look generated to it); see docs/metrics.md, "Generated images".
-OPT_IN = frozenset({"synthesis"})
+# Built-in analyzers that run only when named (`--analyzers`); none at present.
+OPT_IN: frozenset[str] = frozenset()
 # Built-in analyzers without a model (and so without a card for `fakescope models`).
 MODEL_FREE = frozenset({"metadata", "blink", "motion", "lip-sync"})
 

@@ -159,7 +159,7 @@ def _process_remote(scanner: Any, schema: RowSchema, item: WorkItem) -> Outcome:
 
 def build_scanner(settings_json: str) -> Any:
     from fakescope.config import ScanSettings
-    from fakescope.pipeline import Scanner
+    from fakescope.scan.scanner import Scanner
 
     return Scanner(ScanSettings.model_validate_json(settings_json))
 

@@ -23,7 +23,14 @@ def fit_platt(logits: np.ndarray, y: np.ndarray, iters: int = 100,
           if balanced else np.ones_like(y))
     # Platt (1999): targets pulled off 0/1 so a separable set does not diverge.
     t = np.where(y > 0, (npos + 1) / (npos + 2), 1 / (nneg + 2))
+
+    def loss(a: float, b: float) -> float:
+        z = a * x + b
+        # log(1 + e^z) - t z, stably
+        return float(np.mean(sw * (np.logaddexp(0.0, z) - t * z)) + 0.5 * l2 * a * a)
+
     a, b = 1.0, 0.0
+    current = loss(a, b)
     for _ in range(iters):
         p = sigmoid(a * x + b)
         g = np.array([np.mean(sw * (p - t) * x) + l2 * a, np.mean(sw * (p - t))])
@@ -32,7 +39,13 @@ def fit_platt(logits: np.ndarray, y: np.ndarray, iters: int = 100,
             [[np.mean(w * x * x) + l2, np.mean(w * x)], [np.mean(w * x), np.mean(w) + 1e-12]]
         )
         step = np.linalg.solve(h, g)
-        a, b = a - step[0], b - step[1]
-        if np.abs(step).max() < 1e-9:
+        # Backtracking: a full Newton step can overshoot when the scores are far apart.
+        scale = 1.0
+        while scale > 1e-6 and loss(a - scale * step[0], b - scale * step[1]) > current:
+            scale /= 2
+        a, b = a - scale * step[0], b - scale * step[1]
+        new = loss(a, b)
+        if abs(current - new) < 1e-12 or np.abs(scale * step).max() < 1e-9:
             break
+        current = new
     return float(a), float(b)

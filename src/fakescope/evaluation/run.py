@@ -12,7 +12,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -27,9 +26,9 @@ from fakescope.evaluation.metrics import DetectionMetrics, roc_curve, summarise
 from fakescope.media import decode, read_file
 from fakescope.models import card_path, load_card
 from fakescope.models.card import Metric
-from fakescope.pipeline import Scanner
 from fakescope.progress import progress_iter
-from fakescope.synth.degrade import jpeg, rescale
+from fakescope.scan.scanner import Scanner
+from fakescope.synth.degrade import channel
 
 NO_OPINION = 0.5
 
@@ -67,20 +66,15 @@ class EvalResult(BaseModel):
 
 
 def parse_degradation(spec: str) -> Callable[[np.ndarray], bytes] | None:
-    """``none``, ``jpegQ`` (re-encode at quality Q) or ``resizeF`` (scale by F, saved
-    losslessly so that only the resize acts)."""
-    if spec == "none":
+    """``none``, ``jpegQ``, ``resizeF`` or ``cropF`` (``synth.degrade.channel``), the result
+    saved losslessly so that only the degradation acts."""
+    try:
+        fn = channel(spec)
+    except ValueError as exc:
+        raise DatasetError(str(exc)) from exc
+    if fn is None:
         return None
-    m = re.fullmatch(r"jpeg(\d{1,3})", spec)
-    if m and 1 <= int(m.group(1)) <= 100:
-        q = int(m.group(1))
-        return lambda rgb: _encode(jpeg(rgb, q), "PNG")
-    m = re.fullmatch(r"resize(0?\.\d+|1(\.0+)?)", spec)
-    if m and 0 < float(m.group(1)) <= 1:
-        f = float(m.group(1))
-        return lambda rgb: _encode(rescale(rgb, f, back=False), "PNG")
-    raise DatasetError(f"unknown degradation {spec!r}: use none, jpegQ (e.g. jpeg70) or resizeF "
-                       "(e.g. resize0.5)")
+    return lambda rgb: _encode(fn(rgb), "PNG")
 
 
 def _encode(rgb: np.ndarray, fmt: str) -> bytes:

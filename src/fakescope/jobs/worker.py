@@ -25,34 +25,54 @@ from fakescope.store.blobs import BlobStore
 
 log = logging.getLogger("fakescope.jobs")
 
-ScannerFactory = Callable[[], Any]  # -> fakescope.pipeline.Scanner
+ScannerFactory = Callable[[], Any]  # -> fakescope.scan.Scanner
 ReportHook = Callable[[ScanReport, float], None]
 
 
 def default_scanner_factory() -> Any:
     from fakescope.config import ScanSettings
-    from fakescope.pipeline import Scanner
+    from fakescope.scan.scanner import Scanner
 
     # explain=True: heatmaps cost nothing extra (the model returns its CAM anyway).
     return Scanner(ScanSettings(explain=True))
 
 
+# Whole-image heatmaps are kept at most this many pixels on their long side: the crops
+# they come from are 128 px, so nothing finer exists to keep.
+IMAGE_HEAT_SIDE = 256
+
+
 def heatmaps_npz(report: ScanReport) -> bytes | None:
-    """The report's face heatmaps (evidence maps and alignment matrices, no pixels)."""
-    heatmaps = getattr(report.visual, "heatmaps", None)
-    if not heatmaps:
+    """The report's heatmaps (face evidence maps and alignment matrices, whole-image
+    evidence maps at low resolution; no pixels of the media)."""
+    import cv2
+
+    heatmaps = getattr(report.visual, "heatmaps", None) or []
+    image_heatmaps = getattr(report.visual, "image_heatmaps", None) or []
+    if not heatmaps and not image_heatmaps:
         return None
     arrays: dict[str, np.ndarray] = {}
     for k, h in enumerate(heatmaps):
         arrays[f"heat{k}"] = np.asarray(h.heat, dtype=np.float16)
         arrays[f"matrix{k}"] = np.asarray(h.image_to_crop, dtype=np.float64)
         arrays[f"meta{k}"] = np.asarray([h.face_index, h.crop_size], dtype=np.int64)
+    for k, h in enumerate(image_heatmaps):
+        hh, ww = h.heat.shape
+        f = min(1.0, IMAGE_HEAT_SIDE / max(hh, ww))
+        size = (max(1, round(ww * f)), max(1, round(hh * f)))
+        cover = cv2.resize(np.isfinite(h.heat).astype(np.float32), size, interpolation=cv2.INTER_AREA)
+        heat = cv2.resize(np.nan_to_num(h.heat, nan=0.0).astype(np.float32), size,
+                          interpolation=cv2.INTER_AREA)
+        small = np.where(cover > 0.5, heat / np.maximum(cover, 1e-6), np.nan)
+        arrays[f"image_heat{k}"] = small.astype(np.float16)
+        arrays[f"image_source{k}"] = np.asarray(h.source)
     buf = io.BytesIO()
     np.savez_compressed(buf, **arrays)
     return buf.getvalue()
 
 
 def load_heatmaps(data: bytes) -> list[Any]:
+    """The face heatmaps stored by ``heatmaps_npz``."""
     from fakescope.analyzers.base import FaceHeatmap
 
     z = np.load(io.BytesIO(data))
@@ -62,6 +82,23 @@ def load_heatmaps(data: bytes) -> list[Any]:
         face_index, crop_size = (int(v) for v in z[f"meta{k}"])
         out.append(FaceHeatmap(face_index=face_index, heat=z[f"heat{k}"].astype(np.float32),
                                crop_size=crop_size, image_to_crop=z[f"matrix{k}"]))
+        k += 1
+    return out
+
+
+def load_image_heatmaps(data: bytes, height: int, width: int) -> list[Any]:
+    """The whole-image heatmaps stored by ``heatmaps_npz``, back at the image's size."""
+    import cv2
+
+    from fakescope.analyzers.base import ImageHeatmap
+
+    z = np.load(io.BytesIO(data))
+    out = []
+    k = 0
+    while f"image_heat{k}" in z:
+        small = z[f"image_heat{k}"].astype(np.float32)
+        heat = cv2.resize(small, (width, height), interpolation=cv2.INTER_NEAREST)
+        out.append(ImageHeatmap(heat=heat, source=str(z[f"image_source{k}"])))
         k += 1
     return out
 

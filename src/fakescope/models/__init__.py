@@ -65,6 +65,11 @@ def _load(name: str, folder: str, threads: int) -> LoadedModel:
     if threads > 0:
         opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
+    # Several sessions (faces, generated image, voice) and mediapipe take turns on the same
+    # cores: threads that spin after a run steal the next model's time (measured: about
+    # twice the per-model latency in a scan). Idle threads sleep instead.
+    if os.environ.get("FAKESCOPE_ORT_SPIN") != "1":
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     opts.log_severity_level = 3
     try:
         sess = ort.InferenceSession(str(path), sess_options=opts,

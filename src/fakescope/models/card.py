@@ -109,14 +109,16 @@ class FusionParams(BaseModel):
 class FusionCard(BaseModel):
     """How fakescope turns analyzer scores into one probability and a verdict.
 
-    The raw fused score is the maximum over the analyzers' calibrated probabilities (one
-    strong trace of manipulation is enough); it is then recalibrated on dev data, because
-    a maximum of several probabilities overstates (``a``, ``b``: Platt on its logit)."""
+    Per kind of evidence (faces in photos, generated-image traces in photos, videos), the
+    raw score is a maximum over analyzers or faces (one strong trace is enough); it is
+    recalibrated on dev data, because a maximum of several probabilities overstates
+    (``a``, ``b``: Platt on its logit), and has its own verdict thresholds."""
 
     model_config = ConfigDict(extra="forbid")
 
     version: str
-    image: FusionParams
+    image: FusionParams = Field(description="face-manipulation evidence in photos")
+    generated: FusionParams | None = Field(None, description="generated-image evidence in photos")
     video: FusionParams | None = None
     command: str
     created: dt.date

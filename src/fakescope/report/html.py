@@ -29,12 +29,29 @@ _COLOURS = {"fake": "#c62828", "real": "#2e7d32", "inconclusive": "#f9a825",
             "no_face": "#0277bd", "error": "#6a1b9a"}
 _EXPLAIN = {
     "fake": "The face model found manipulation traces strong enough to call this fake.",
-    "real": "The face model found no meaningful manipulation traces in the faces it saw.",
+    "real": "Neither the face model nor the generated-image model found meaningful traces of "
+            "manipulation or generation.",
     "inconclusive": "The evidence is too weak or mixed for a call either way; a person should look.",
-    "no_face": "No face was found, so the face-forgery model had nothing to judge. "
+    "no_face": "Nothing could judge this file: no face was found and no whole-image analyzer ran. "
                "This says nothing about whether the image is authentic.",
     "error": "The file could not be analysed.",
 }
+# A fake verdict explained by the kind of evidence that decided it.
+_EXPLAIN_FAKE_BY = {
+    "generated_image": "The picture carries the traces an image generator (diffusion model or GAN) "
+                       "leaves, strongly enough to call it generated.",
+    "provenance": "Its provenance decides: see the reason and the provenance panel.",
+    "temporal": "How the face moves over time (blinking, lip-sync) is unlike real footage.",
+}
+
+
+def explanation(report: ScanReport) -> str:
+    if report.media_type == "audio":
+        return _EXPLAIN_AUDIO.get(report.verdict, "")
+    if report.verdict == "fake" and report.decided_by in _EXPLAIN_FAKE_BY:
+        return _EXPLAIN_FAKE_BY[report.decided_by]
+    return _EXPLAIN.get(report.verdict, "")
+
 
 _EXPLAIN_AUDIO = {
     "fake": "The voice model heard traces of speech synthesis or voice conversion strong enough to call "
@@ -316,6 +333,26 @@ def provenance_panel(report: ScanReport) -> str:
     return "<p>Provenance:</p><ul>" + "".join(items) + "</ul>"
 
 
+def image_heat_panels(rgb: np.ndarray, report: ScanReport) -> list[tuple[np.ndarray, str]]:
+    """Per whole-image heatmap: the picture with the evidence painted where it was looked
+    for (cells no crop covered stay uncoloured), and a caption."""
+    vis = report.visual
+    panels: list[tuple[np.ndarray, str]] = []
+    for hm in getattr(vis, "image_heatmaps", None) or []:
+        heat = np.nan_to_num(hm.heat, nan=0.0)
+        cover = np.isfinite(hm.heat).astype(np.float32)
+        over = overlay(rgb, np.clip(heat, 0, 1), cover)
+        h, w = over.shape[:2]
+        scale = min(1.0, MAX_SIDE / max(h, w))
+        if scale < 1.0:
+            over = cv2.resize(over, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+        a = next((x for x in report.analyzers if x.name == hm.source), None)
+        score = f"{a.score:.3f}" if a is not None and a.score is not None else "-"
+        panels.append((over, f"{hm.source}: where in the whole picture the model saw generator "
+                             f"traces (picture probability {score}; red = strong)"))
+    return panels
+
+
 def face_panels(rgb: np.ndarray, report: ScanReport) -> list[tuple[np.ndarray, np.ndarray, str]]:
     """Per face: the aligned crop, the crop with its heatmap, and a caption."""
     vis = report.visual
@@ -377,7 +414,7 @@ def render_section(report: ScanReport) -> str:
         f"<section><h2>{e(report.file)}</h2>",
         f"<span class='badge' style='background:{colour}'>{e(report.verdict.upper())}</span>",
         score_html,
-        f"<p>{e((_EXPLAIN_AUDIO if report.media_type == 'audio' else _EXPLAIN).get(report.verdict, ''))} "
+        f"<p>{e(explanation(report))} "
         f"<span class='muted'>{e(report.reason)}</span></p>",
     ]
     vis = report.visual
@@ -388,6 +425,9 @@ def render_section(report: ScanReport) -> str:
             "<figcaption>Boxes: faces found, with their manipulation probability. Colour "
             "over faces: where the model saw manipulation.</figcaption></figure>"
         )
+        for over, caption in image_heat_panels(vis.rgb, report):
+            parts.append(f"<figure><img src='{_b64_jpeg(over)}' alt='generated-image heatmap'>"
+                         f"<figcaption>{e(caption)}</figcaption></figure>")
         for crop, over, caption in face_panels(vis.rgb, report):
             parts.append(
                 f"<figure><img src='{_b64_jpeg(crop)}' alt='aligned face'> "

@@ -13,9 +13,10 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from fakescope.provenance.models import Provenance
 
-SCHEMA_VERSION = "1.4"
+SCHEMA_VERSION = "1.5"
 
 Verdict = Literal["fake", "real", "inconclusive", "no_face", "error"]
+EvidenceKind = Literal["face_manipulation", "generated_image", "temporal", "synthetic_voice", "provenance"]
 MediaTypeName = Literal["image", "video", "audio"]
 
 
@@ -141,6 +142,12 @@ class ScanReport(BaseModel):
         description="calibrated probability of manipulation; null only for no_face and error",
     )
     reason: str = Field("", description="one line explaining the verdict")
+    decided_by: EvidenceKind | None = Field(
+        None, description="the kind of evidence behind the verdict (schema 1.5): face_manipulation, "
+        "generated_image, temporal (video: blinking, lip-sync), synthetic_voice or provenance")
+    evidence: dict[str, float] = Field(
+        default_factory=dict, description="calibrated probability per kind of evidence that was "
+        "judged, e.g. {\"face_manipulation\": 0.12, \"generated_image\": 0.91} (schema 1.5)")
     error: ErrorInfo | None = None
     media: MediaInfo | None = None
     faces: list[FaceResult] = Field(default_factory=list)

@@ -228,7 +228,7 @@ def get_scan(scan_id: str, svc: Svc, who: Who) -> JSONResponse:
             responses={404: {"model": Problem}, 409: {"model": Problem}},
             summary="The self-contained HTML report")
 def get_report_html(scan_id: str, svc: Svc, who: Who) -> HTMLResponse:
-    from fakescope.jobs.worker import load_heatmaps
+    from fakescope.jobs.worker import load_heatmaps, load_image_heatmaps
     from fakescope.service.render import decoded_rgb, report_html
 
     scan = _load(svc, who, scan_id)
@@ -236,10 +236,13 @@ def get_report_html(scan_id: str, svc: Svc, who: Who) -> HTMLResponse:
         raise HTTPException(409, f"the scan is {scan.status}: no report yet")
     report = ScanReport.model_validate_json(scan.report)
     rgb = decoded_rgb(svc.blobs, scan)
-    heatmaps = load_heatmaps(svc.blobs.get_bytes(scan.heatmap_key)) \
-        if rgb is not None and scan.heatmap_key and svc.blobs.exists(scan.heatmap_key) else []
+    heatmaps, image_heatmaps = [], []
+    if rgb is not None and scan.heatmap_key and svc.blobs.exists(scan.heatmap_key):
+        stored = svc.blobs.get_bytes(scan.heatmap_key)
+        heatmaps = load_heatmaps(stored)
+        image_heatmaps = load_image_heatmaps(stored, *rgb.shape[:2])
     page = report_html(report, rgb, heatmaps, face_crops=svc.settings.keep_face_crops,
-                       title=f"fakescope report: {scan.filename}")
+                       title=f"fakescope report: {scan.filename}", image_heatmaps=image_heatmaps)
     svc.audit(who.key_id, "scan.view_html", scan.id, dedup=True)
     return HTMLResponse(page, headers={
         "Content-Security-Policy": "default-src 'none'; img-src data:; style-src 'unsafe-inline'",

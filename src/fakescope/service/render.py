@@ -77,14 +77,14 @@ def heatmap_png(width: int, height: int, heatmaps: list) -> bytes:  # type: igno
 
 
 def report_html(report: ScanReport, rgb: np.ndarray | None, heatmaps: list, *,  # type: ignore[type-arg]
-                face_crops: bool, title: str) -> str:
+                face_crops: bool, title: str, image_heatmaps: list | None = None) -> str:  # type: ignore[type-arg]
     """The CLI's self-contained HTML report (``fakescope.report.html``) for one stored scan."""
-    from fakescope.pipeline import Visual
     from fakescope.report.html import HtmlReportWriter, heat_in_image, overlay
+    from fakescope.scan.image import Visual
 
     if rgb is not None:
         if face_crops:
-            report._visual = Visual(rgb=rgb, heatmaps=heatmaps)
+            report._visual = Visual(rgb=rgb, heatmaps=heatmaps, image_heatmaps=image_heatmaps or [])
         else:
             # The heatmaps painted into the picture, so the writer shows them without the
             # aligned face crops it would otherwise add beside it.
@@ -92,7 +92,7 @@ def report_html(report: ScanReport, rgb: np.ndarray | None, heatmaps: list, *,  
             for hm in heatmaps:
                 heat, cover = heat_in_image(img.shape[:2], hm.heat, hm.crop_size, hm.image_to_crop)
                 img = overlay(img, heat, cover)
-            report._visual = Visual(rgb=img, heatmaps=[])
+            report._visual = Visual(rgb=img, heatmaps=[], image_heatmaps=image_heatmaps or [])
     with tempfile.TemporaryDirectory(prefix="fakescope-html-") as tmp:
         out = Path(tmp) / "report.html"
         writer = HtmlReportWriter(out, title=title)

@@ -3,6 +3,9 @@ colour shifts. Used to augment training and to measure robustness."""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
+
 import cv2
 import numpy as np
 
@@ -13,6 +16,32 @@ def jpeg(img: np.ndarray, quality: int) -> np.ndarray:
     if not ok:
         raise RuntimeError("JPEG encoding failed")
     return cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+
+
+def h264(img: np.ndarray, crf: int) -> np.ndarray:
+    """One frame through H.264 (libx264 via PyAV, 4:2:0) and back: what a video codec does
+    to a picture, for training detectors that must not take codec smoothing for evidence."""
+    import io
+
+    import av
+
+    h, w = img.shape[0] // 2 * 2, img.shape[1] // 2 * 2
+    buf = io.BytesIO()
+    with av.open(buf, "w", format="mp4") as out:
+        stream = out.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
+        stream.options = {"crf": str(int(crf)), "preset": "ultrafast", "tune": "zerolatency"}
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(img[:h, :w]), format="rgb24")
+        for packet in [*stream.encode(frame), *stream.encode()]:
+            out.mux(packet)
+    buf.seek(0)
+    with av.open(buf) as src:
+        decoded = next(src.decode(video=0)).to_ndarray(format="rgb24")
+    if decoded.shape[:2] != img.shape[:2]:  # an odd side: keep the last row/column as it was
+        full = img.copy()
+        full[:h, :w] = decoded
+        return full
+    return decoded
 
 
 def rescale(img: np.ndarray, factor: float, back: bool = True) -> np.ndarray:
@@ -65,3 +94,35 @@ def random_geometry(img: np.ndarray, rng: np.random.Generator, shift: float = 0.
     m[:, 2] += rng.uniform(-shift, shift, 2) * np.array([w, h])
     return cv2.warpAffine(img, m, (w, h), flags=cv2.INTER_LINEAR,
                           borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+
+
+# Where an evaluation crop starts: off the 8x8 JPEG grid and off any 2x upsampling phase,
+# so a crop changes what a detector sees beyond the smaller field of view.
+CROP_OFFSET = 13
+
+
+def off_grid_crop(img: np.ndarray, keep: float) -> np.ndarray:
+    """Keep ``keep`` of each side, starting CROP_OFFSET pixels in (no resampling)."""
+    h, w = img.shape[:2]
+    return img[CROP_OFFSET : CROP_OFFSET + max(32, round(h * keep)),
+               CROP_OFFSET : CROP_OFFSET + max(32, round(w * keep))]
+
+
+def channel(spec: str) -> Callable[[np.ndarray], np.ndarray] | None:
+    """A named distribution channel for measuring robustness: ``none``, ``jpegQ`` (JPEG at
+    quality Q), ``resizeF`` (scale by F <= 1) or ``cropF`` (keep F of each side, off-grid).
+    None for ``none``; ValueError for anything else."""
+    if spec == "none":
+        return None
+    m = re.fullmatch(r"jpeg(\d{1,3})", spec)
+    if m and 1 <= int(m.group(1)) <= 100:
+        q = int(m.group(1))
+        return lambda rgb: jpeg(rgb, q)
+    m = re.fullmatch(r"(resize|crop)(0?\.\d+|1(\.0+)?)", spec)
+    if m and 0 < float(m.group(2)) <= 1:
+        f = float(m.group(2))
+        if m.group(1) == "resize":
+            return lambda rgb: rescale(rgb, f, back=False)
+        return lambda rgb: off_grid_crop(rgb, f)
+    raise ValueError(f"unknown degradation {spec!r}: use none, jpegQ (e.g. jpeg70), resizeF (e.g. "
+                     "resize0.5) or cropF (e.g. crop0.75)")

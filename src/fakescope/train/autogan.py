@@ -85,7 +85,7 @@ def train_autoencoder(kind: str, crops: np.ndarray, steps: int, patch: int = 64,
         opt.step()
         sched.step()
         if step % 200 == 0:
-            log.info("autoencoder %s step %d/%d L1 %.4f (%.0fs)", kind, step, steps, float(loss),
+            log.info("autoencoder %s step %d/%d L1 %.4f (%.0fs)", kind, step, steps, loss.item(),
                      time.time() - t0)
     return model.eval()
 
@@ -95,7 +95,7 @@ def reconstruct(model: AutoEncoder, images: np.ndarray, batch: int = 32) -> np.n
     """Re-synthesise uint8 NHWC images (sides multiple of 8) through the auto-encoder."""
     out = []
     for i in range(0, len(images), batch):
-        x = torch.from_numpy(images[i : i + batch]).permute(0, 3, 1, 2).float() / 255.0
+        x = torch.from_numpy(np.array(images[i : i + batch])).permute(0, 3, 1, 2).float() / 255.0
         y = model(x).permute(0, 2, 3, 1).numpy()
         out.append(np.clip(y * 255.0 + 0.5, 0, 255).astype(np.uint8))
     return np.concatenate(out) if out else images[:0]

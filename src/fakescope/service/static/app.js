@@ -96,8 +96,8 @@ const VERDICT_EXPLAIN = {
         "This is not proof of authenticity: it means this check found nothing.",
   inconclusive: "The evidence is too weak or too mixed for a call either way. A person should look " +
                 "at the media and its source before relying on it.",
-  no_face: "No face was found, so the face models had nothing to judge. This says nothing about " +
-           "whether the media is authentic.",
+  no_face: "Nothing could judge this file: no face was found and no whole-picture check ran. This " +
+           "says nothing about whether the media is authentic.",
   error: "The file could not be analysed; the reason is given below.",
 };
 
@@ -334,12 +334,21 @@ function gauge(score) {
   return g;
 }
 
+const EVIDENCE_WORDS = {
+  face_manipulation: "a face model (signs of a swapped, reenacted or edited face)",
+  generated_image: "the generated-picture model (traces an image generator leaves in the whole picture)",
+  temporal: "how the face moves over time (blinking, lip-sync)",
+  synthetic_voice: "the voice model",
+  provenance: "the file's provenance (Content Credentials or the registry)",
+};
+
 function verdictCard(s, r) {
   const v = r.verdict;
   const scoreLine = r.score === null || r.score === undefined ? "No manipulation score: " +
-    (v === "no_face" ? "there was nothing for the face models to judge." : "the file could not be analysed.")
-    : `Estimated probability that the media was manipulated: ${pct(r.score)} ` +
-      `(below ${pct(BAND[0])} counts as real, ${pct(BAND[1])} and above as fake).`;
+    (v === "no_face" ? "there was nothing to judge." : v === "error" ? "the file could not be analysed."
+      : "nothing could be judged.")
+    : `Estimated probability that the media was manipulated or generated: ${pct(r.score)} ` +
+      "(each kind of evidence has its own thresholds for real and fake).";
   return el("section", { class: "card verdict-card", id: "verdict-card" },
     gauge(r.score),
     el("div", {},
@@ -347,6 +356,8 @@ function verdictCard(s, r) {
       el("p", { class: "headline", text: (VERDICT_EXPLAIN[v] || "") + (v === "fake" ? WHERE[r.media_type] || "" : "") }),
       el("p", { class: "muted", text: scoreLine }),
       el("p", { class: "muted" }, "Why: ", el("span", { id: "reason", text: r.reason })),
+      r.decided_by ? el("p", { class: "muted", id: "decided-by",
+                               text: "Decided by " + (EVIDENCE_WORDS[r.decided_by] || r.decided_by) + "." }) : null,
       r.error ? el("p", { class: "state bad", text: r.error.message }) : null));
 }
 

@@ -1,8 +1,9 @@
-"""The one pipeline: decode -> faces -> analyzers -> fusion -> report.
+"""The one pipeline: read -> decode -> the flow for that kind of media -> report.
 
 The CLI, the Python API, the service and batch jobs all call :class:`Scanner`. Load it
 once (models and the face detector are loaded in ``__init__`` / on first use) and call
-``scan`` per file; a failure in one file becomes that file's ``error`` report.
+``scan`` per file; a failure in one file becomes that file's ``error`` report. The
+per-media flows live beside it: ``image.py``, ``video.py``, ``audio.py``.
 """
 
 from __future__ import annotations
@@ -10,47 +11,28 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-import numpy as np
-
 from fakescope import __version__
 from fakescope.analyzers import registry
-from fakescope.analyzers.base import Analyzer, Evidence, FaceHeatmap, ScanItem, media_types
+from fakescope.analyzers.base import Analyzer
 from fakescope.config import ScanSettings
 from fakescope.errors import FakescopeError
 from fakescope.faces.detector import FaceDetector, get_detector
-from fakescope.fusion import apply_provenance, band_for, fuse
+from fakescope.fusion import band_for
 from fakescope.inputs import InputFile, Skipped, expand
 from fakescope.media import AudioMedia, LoadedFile, decode, load_bytes, read_file
 from fakescope.media.video import VideoMedia
 from fakescope.models import load_fusion
 from fakescope.provenance.check import ProvenanceChecker
-from fakescope.report.schema import (
-    AnalyzerResult,
-    ErrorInfo,
-    FaceResult,
-    MediaInfo,
-    ModelRef,
-    ScanReport,
-    Timing,
-)
+from fakescope.report.schema import ErrorInfo, ModelRef, ScanReport, Timing
+from fakescope.scan.audio import scan_audio
+from fakescope.scan.image import scan_image
+from fakescope.scan.timing import ms_since
+from fakescope.scan.video import scan_video
 
 log = logging.getLogger("fakescope")
-
-
-@dataclass
-class Visual:
-    """What the HTML report draws: the decoded image and the heatmaps per face."""
-
-    rgb: np.ndarray
-    heatmaps: list[FaceHeatmap]
-
-
-def _ms(t0: float) -> float:
-    return round((time.perf_counter() - t0) * 1000.0, 2)
 
 
 class Scanner:
@@ -103,7 +85,7 @@ class Scanner:
         return ScanReport(
             fakescope_version=__version__, file=display, sha256=sha256, verdict="error",
             score=None, reason=message, error=ErrorInfo(code=code, message=message),
-            timing_ms=Timing(total=_ms(t0)), models=self.models,
+            timing_ms=Timing(total=ms_since(t0)), models=self.models,
         )
 
     def _scan(self, load: Callable[[], LoadedFile], display: str, t_start: float) -> ScanReport:
@@ -119,87 +101,13 @@ class Scanner:
             # Not decodable yet (video, audio, PDF...) can still carry Content Credentials.
             report.provenance = self.provenance.check(loaded, None)
             return report
-        timing.decode = _ms(t0)
+        timing.decode = ms_since(t0)
         if isinstance(media, VideoMedia):
-            from fakescope.video_scan import scan_video
-
             return scan_video(self, loaded, media, display, t_start, timing)
         if isinstance(media, AudioMedia):
-            from fakescope.audio_scan import scan_audio
-
             return scan_audio(self, loaded, media, display, t_start, timing)
 
-        image_analyzers = [a for a in self.analyzers if "image" in media_types(a)]
-        t0 = time.perf_counter()
-        needs_faces = any(a.needs_faces for a in image_analyzers)
-        faces = self.detector.detect(media.rgb) if needs_faces else []
-        timing.faces = _ms(t0)
-
-        item = ScanItem(media=media, faces=faces, settings=s)
-        t0 = time.perf_counter()
-        results: list[tuple[Analyzer, Evidence]] = []
-        analyzer_reports: list[AnalyzerResult] = []
-        for a in image_analyzers:
-            ta = time.perf_counter()
-            try:
-                ev = a.analyze(item)
-            except FakescopeError as exc:
-                analyzer_reports.append(AnalyzerResult(
-                    name=a.name, version=a.version, error=ErrorInfo(code=exc.code, message=str(exc)),
-                    time_ms=_ms(ta)))
-                continue
-            results.append((a, ev))
-            analyzer_reports.append(AnalyzerResult(
-                name=a.name, version=a.version, score=ev.score, face_scores=ev.face_scores,
-                details=ev.details, time_ms=_ms(ta)))
-        timing.analyzers = _ms(t0)
-
-        t0 = time.perf_counter()
-        provenance = self.provenance.check(loaded, media)
-        timing.provenance = _ms(t0)
-        fused = apply_provenance(fuse(results, len(faces), self.band,
-                                        self.fusion.image if self.fusion else None,
-                                        [float(np.linalg.norm(f.landmarks5[1] - f.landmarks5[0]))
-                                         for f in faces]), provenance)
-        verdict, reason = fused.verdict, fused.reason
-        if not results and image_analyzers:
-            verdict, reason = "error", "every analyzer failed: " + "; ".join(
-                r.error.message for r in analyzer_reports if r.error
-            )
-        timing.total = _ms(t_start)
-        report = ScanReport(
-            fakescope_version=__version__,
-            file=display,
-            sha256=loaded.sha256,
-            media_type=media.media_type,
-            verdict=verdict,  # type: ignore[arg-type]
-            score=fused.score if verdict not in ("no_face", "error") else None,
-            reason=reason,
-            error=ErrorInfo(code="analyzers_failed", message=reason) if verdict == "error" else None,
-            media=MediaInfo(format=media.format, width=media.width, height=media.height,
-                            source_mode=media.source_mode),
-            faces=[
-                FaceResult(
-                    index=i,
-                    box=tuple(round(float(v), 1) for v in f.box),  # type: ignore[arg-type]
-                    detector_score=round(f.score, 4),
-                    landmarks=[(round(float(x), 1), round(float(y), 1)) for x, y in f.landmarks5],
-                    landmarks_source=f.landmarks_source,
-                    score=fused.face_scores[i],
-                )
-                for i, f in enumerate(faces)
-            ],
-            analyzers=analyzer_reports,
-            timing_ms=timing,
-            models=self.models,
-            notes=list(media.notes),
-            provenance=provenance,
-        )
-        if s.explain:
-            report._visual = Visual(
-                rgb=media.rgb, heatmaps=[h for _, ev in results for h in ev.heatmaps]
-            )
-        return report
+        return scan_image(self, loaded, media, display, t_start, timing)
 
     def scan_inputs(self, inputs: Iterable[str | Path]) -> Iterator[ScanReport | Skipped]:
         """Expand files and folders and scan each media file, in order."""

@@ -39,7 +39,7 @@ from fakescope.errors import FakescopeError
 from fakescope.evaluation.calibration import sigmoid
 from fakescope.faces.tracking import Track, Tracker
 from fakescope.faces.types import Face
-from fakescope.fusion import Fused, apply_provenance, band_of, calibrate, verdict_for
+from fakescope.fusion import FACE, GENERATED, Fused, apply_provenance, band_of, calibrate, verdict_for
 from fakescope.media import LoadedFile
 from fakescope.media.types import ImageMedia
 from fakescope.media.video import VideoMedia
@@ -53,9 +53,10 @@ from fakescope.report.schema import (
     TrackResult,
     VideoInfo,
 )
+from fakescope.scan.timing import ms_since
 
 if TYPE_CHECKING:
-    from fakescope.pipeline import Scanner
+    from fakescope.scan.scanner import Scanner
 
 SCORED_TEMPORAL = frozenset({"blink", "lip-sync"})
 # Detection cost on video (docs/architecture.md, "Video"): the small-face tile search runs
@@ -89,10 +90,6 @@ class VideoVisual:
     """What the HTML report draws for a video."""
 
     frames: list[SuspiciousFrame]
-
-
-def _ms(t0: float) -> float:
-    return round((time.perf_counter() - t0) * 1000.0, 2)
 
 
 def _logit(p: float) -> float:
@@ -216,7 +213,7 @@ def scan_video(scanner: Scanner, loaded: LoadedFile, media: VideoMedia, display:
                 audio = media.audio(AUDIO_RATE, max_seconds=end + 1.0)
             except FakescopeError as exc:
                 media.notes.append(f"audio not analysed: {exc}")
-    timing.faces += _ms(t0)
+    timing.faces += ms_since(t0)
     t0 = time.perf_counter()
     clip_results: list[tuple[Analyzer, Evidence]] = []
     if clip_analyzers and tracker.tracks:
@@ -228,12 +225,12 @@ def scan_video(scanner: Scanner, loaded: LoadedFile, media: VideoMedia, display:
                 clip_results.append((a, a.analyze(vitem)))
             except FakescopeError as exc:
                 errors[a.name] = ErrorInfo(code=exc.code, message=str(exc))
-            spent[a.name] = _ms(ta)
-    timing.analyzers = round(t_an * 1000, 2) + _ms(t0)
+            spent[a.name] = ms_since(ta)
+    timing.analyzers = round(t_an * 1000, 2) + ms_since(t0)
 
     # The voice over the whole soundtrack is reported beside the clip, not scored into it:
     # it calls too many real in-the-wild voices synthetic (docs/metrics.md, "Voice").
-    from fakescope.audio_scan import soundtrack_evidence, soundtrack_info
+    from fakescope.scan.audio import soundtrack_evidence, soundtrack_info
 
     sound = soundtrack_evidence(scanner, media)
     if sound is not None:
@@ -242,7 +239,7 @@ def scan_video(scanner: Scanner, loaded: LoadedFile, media: VideoMedia, display:
                                     frames_analysed)
     t0 = time.perf_counter()
     provenance = scanner.provenance.check(loaded, None)
-    timing.provenance = _ms(t0)
+    timing.provenance = ms_since(t0)
     fused = apply_provenance(fused, provenance)
 
     analyzer_reports = []
@@ -271,12 +268,13 @@ def scan_video(scanner: Scanner, loaded: LoadedFile, media: VideoMedia, display:
     verdict = fused.verdict
     if frames_analysed == 0:
         verdict, fused = "error", Fused("error", None, [], "no frame could be decoded")
-    timing.total = _ms(t_start)
+    timing.total = ms_since(t_start)
     report = ScanReport(
         fakescope_version=__version__, file=display, sha256=loaded.sha256, media_type="video",
         verdict=verdict,  # type: ignore[arg-type]
         score=fused.score if verdict not in ("no_face", "error") else None,
         reason=fused.reason,
+        decided_by=fused.decided_by if verdict != "error" else None,  # type: ignore[arg-type]
         error=ErrorInfo(code="no_frames", message=fused.reason) if verdict == "error" else None,
         media=MediaInfo(format=media.format, width=media.width, height=media.height),
         analyzers=analyzer_reports, timing_ms=timing, models=scanner.models,
@@ -323,14 +321,18 @@ def _fuse_video(tracks: list[Track], clip_results: list[tuple[Analyzer, Evidence
     counted = {t.id for t in tracks if t.seen >= need} or {t.id for t in tracks}
     temporal = {a.name: ev.score for a, ev in clip_results}
     out: list[TrackResult] = []
+    kind_of: dict[int, str] = {}  # per track: which kind of evidence gave its score
     for t in tracks:
         ff = robust_track_score([p.score for p in t.points if p.score is not None])
         score = ff
+        kind_of[t.id] = FACE
         evidence: dict[str, float | None] = {}
         if t is main and ff is not None:
             evidence = dict(temporal)
-            score = max([ff] + [v for n, v in temporal.items()
-                                if n in SCORED_TEMPORAL and v is not None and v > 0.5])
+            leaning = [v for n, v in temporal.items() if n in SCORED_TEMPORAL and v is not None and v > 0.5]
+            score = max([ff, *leaning])
+            if score > ff:
+                kind_of[t.id] = "temporal"
         worst = max(t.points, key=lambda p: p.score if p.score is not None else -1.0)
         out.append(TrackResult(
             id=t.id, frames=t.seen, counted=t.id in counted, first_s=round(t.points[0].time_s, 3),
@@ -339,11 +341,12 @@ def _fuse_video(tracks: list[Track], clip_results: list[tuple[Analyzer, Evidence
             frame_score=round(ff, 4) if ff is not None else None, evidence=evidence,
             box=tuple(round(float(v), 1) for v in worst.face.box),  # type: ignore[arg-type]
         ))
-    parts = [(tr.score, f"person {tr.id + 1}") for tr in out if tr.score is not None and tr.counted]
-    parts += [(float(np.mean(v)), name) for name, v in whole_frame.items() if v]
+    parts = [(tr.score, f"person {tr.id + 1}", kind_of[tr.id]) for tr in out
+             if tr.score is not None and tr.counted]
+    parts += [(float(np.mean(v)), name, GENERATED) for name, v in whole_frame.items() if v]
     if not parts:
         return out, Fused("no_face", None, [], "no face found in the analysed frames")
-    raw, what = max(parts)
+    raw, what, kind = max(parts)
     params = scanner.fusion.video if scanner.fusion is not None else None
     score = calibrate(raw, params)
     verdict, reason = verdict_for(score, band_of(params, scanner.band))
@@ -353,4 +356,4 @@ def _fuse_video(tracks: list[Track], clip_results: list[tuple[Analyzer, Evidence
                 if ev.score is not None and ev.score > 0.6]
     if findings:
         reason += "; " + "; ".join(findings)
-    return out, Fused(verdict, float(score), [], reason)
+    return out, Fused(verdict, float(score), [], reason, kind)

@@ -8,22 +8,16 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import NoReturn
 
 import click
 
+from fakescope.cli.common import EXIT_FAILED, EXIT_USAGE, fail
 from fakescope.errors import FakescopeError
 
-EXIT_USAGE = 2
 # Raised for things the user must change (the command, the output file, the environment),
 # as opposed to files that fail to scan (exit 1, each with its error row).
 _USAGE_CODES = frozenset({"unknown_analyzer", "source_error", "output_error", "output_mismatch",
                           "dependency_missing", "executor_error"})
-
-
-def _fail(message: str, code: int) -> NoReturn:
-    click.echo(f"fakescope: {message}", err=True)
-    sys.exit(code)
 
 
 @click.command()
@@ -59,7 +53,7 @@ def batch(source: str, out: Path, fmt: str | None, executor: str, workers: int |
     from fakescope.config import ScanSettings
 
     if address and executor != "ray":
-        _fail("--address needs --executor ray", EXIT_USAGE)
+        fail("--address needs --executor ray", EXIT_USAGE)
     settings = ScanSettings(
         analyzers=[a.strip() for a in analyzers.split(",") if a.strip()] if analyzers else None)
     config = BatchConfig(source=source, out=out, format=fmt, executor=executor, workers=workers,  # type: ignore[arg-type]
@@ -68,7 +62,7 @@ def batch(source: str, out: Path, fmt: str | None, executor: str, workers: int |
     try:
         summary = run_batch(config, err)
     except FakescopeError as exc:
-        _fail(str(exc), EXIT_USAGE if exc.code in _USAGE_CODES else 1)
+        fail(str(exc), EXIT_USAGE if exc.code in _USAGE_CODES else EXIT_FAILED)
     for line in summary.lines():
         err.print(line, highlight=False, markup=False, soft_wrap=True)
     if summary.interrupted:

@@ -1,6 +1,6 @@
 """Provenance commands of the ``fakescope`` command line: sign, keys, watermark, register,
-lookup and log. Kept apart from ``cli.py`` (which adds them to its group) so that the
-detection commands and these can change independently.
+lookup, log and verify. Kept apart from the media commands (``cli/main.py`` adds both to
+its group) so that the detection commands and these can change independently.
 
 Exit status as for ``scan``: 0 done, 1 something failed (an invalid proof, a tampered
 registry, a file that cannot be signed), 2 usage errors (missing certificate or key, no
@@ -16,18 +16,16 @@ from typing import Any, NoReturn
 
 import click
 
+from fakescope.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, fail
 from fakescope.errors import FakescopeError
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 _USAGE_CODES = frozenset({"credentials", "registry_not_found"})
 
 
 def _fail(exc: FakescopeError | str, code: int | None = None) -> NoReturn:
-    message = str(exc)
     if code is None:
         code = EXIT_USAGE if isinstance(exc, FakescopeError) and exc.code in _USAGE_CODES else EXIT_FAILED
-    click.echo(f"fakescope: {message}", err=True)
-    sys.exit(code)
+    fail(str(exc), code)
 
 
 def _registry_option(f: Any) -> Any:
@@ -107,7 +105,7 @@ def _anchors() -> str | None:
 
 def _scan_assertion(path: Path) -> dict[str, Any]:
     from fakescope import __version__
-    from fakescope.pipeline import Scanner
+    from fakescope.scan.scanner import Scanner
 
     r = Scanner().scan(path)
     return {"fakescope_version": __version__, "schema_version": r.schema_version, "verdict": r.verdict,
@@ -463,7 +461,3 @@ def verify(paths: tuple[Path, ...], fmt: str) -> None:
             parts.append(f"registry {info.registry.matched} match, entry {info.registry.matches[0].entry_id}")
         click.echo(f"{c.state:<13} {f}  ({'; '.join(parts)})")
     sys.exit(EXIT_FAILED if failed else EXIT_OK)
-
-
-def provenance_commands() -> list[click.Command]:
-    return [verify, sign, keys, watermark, register, lookup, log]

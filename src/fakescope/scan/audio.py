@@ -34,14 +34,11 @@ from fakescope.fusion import Fused, apply_provenance, band_for, verdict_for
 from fakescope.media import LoadedFile
 from fakescope.media.audio import RATE, AudioMedia, stream_samples
 from fakescope.report.schema import AnalyzerResult, AudioInfo, AudioSegment, ErrorInfo, ScanReport, Timing
+from fakescope.scan.timing import ms_since
 
 if TYPE_CHECKING:
     from fakescope.media.video import VideoMedia
-    from fakescope.pipeline import Scanner
-
-
-def _ms(t0: float) -> float:
-    return round((time.perf_counter() - t0) * 1000.0, 2)
+    from fakescope.scan.scanner import Scanner
 
 
 @dataclass
@@ -63,17 +60,18 @@ def run_audio_analyzers(analyzers: list[Analyzer], item: AudioItem) -> AudioEvid
             ev = a.analyze(item)  # type: ignore[arg-type]
         except FakescopeError as exc:
             err = ErrorInfo(code=exc.code, message=str(exc))
-            out.reports.append(AnalyzerResult(name=a.name, version=a.version, error=err, time_ms=_ms(ta)))
+            out.reports.append(AnalyzerResult(name=a.name, version=a.version, error=err,
+                                              time_ms=ms_since(ta)))
             continue
         out.results.append((a, ev))
         out.reports.append(AnalyzerResult(name=a.name, version=a.version, score=ev.score, details=ev.details,
-                                          time_ms=_ms(ta)))
+                                          time_ms=ms_since(ta)))
         if ev.segments is not None and not out.segments:
             out.segments = [AudioSegment(start_s=s.start_s, end_s=s.end_s, speech=s.speech, score=s.score)
                             for s in ev.segments]
             speech = ev.details.get("speech_s")
             out.speech_s = float(speech) if isinstance(speech, (int, float)) else None
-    out.time_ms = _ms(t_all)
+    out.time_ms = ms_since(t_all)
     return out
 
 
@@ -89,7 +87,7 @@ def fuse_audio(results: list[tuple[Analyzer, Evidence]], band: tuple[float, floa
                 and ev.score >= band[1]]
     if findings:
         reason += "; " + "; ".join(findings)
-    return Fused(verdict, float(score), [], reason)
+    return Fused(verdict, float(score), [], reason, "synthetic_voice")
 
 
 def scan_audio(scanner: Scanner, loaded: LoadedFile, media: AudioMedia, display: str,
@@ -101,7 +99,7 @@ def scan_audio(scanner: Scanner, loaded: LoadedFile, media: AudioMedia, display:
     timing.analyzers = ev.time_ms
     t0 = time.perf_counter()
     provenance = scanner.provenance.check(loaded, None)
-    timing.provenance = _ms(t0)
+    timing.provenance = ms_since(t0)
     fused = apply_provenance(fuse_audio(ev.results, band_for(analyzers)), provenance)
     verdict, reason = fused.verdict, fused.reason
     error = None
@@ -111,7 +109,7 @@ def scan_audio(scanner: Scanner, loaded: LoadedFile, media: AudioMedia, display:
         verdict = "error"
         reason = "every analyzer failed: " + "; ".join(r.error.message for r in ev.reports if r.error)
         error = ErrorInfo(code="analyzers_failed", message=reason)
-    timing.total = _ms(t_start)
+    timing.total = ms_since(t_start)
     info = media.info
     decoded_s = max((seg.end_s for seg in ev.segments), default=0.0)
     if ev.segments and info.duration_s and decoded_s < info.duration_s - max(1.0, 0.05 * info.duration_s):
@@ -121,6 +119,7 @@ def scan_audio(scanner: Scanner, loaded: LoadedFile, media: AudioMedia, display:
         fakescope_version=__version__, file=display, sha256=loaded.sha256, media_type="audio",
         verdict=verdict,  # type: ignore[arg-type]
         score=fused.score if verdict != "error" else None, reason=reason, error=error,
+        decided_by=fused.decided_by if verdict != "error" else None,  # type: ignore[arg-type]
         analyzers=ev.reports, timing_ms=timing, models=scanner.models, notes=list(media.notes),
         provenance=provenance,
         audio=AudioInfo(duration_s=round(info.duration_s or decoded_s, 3), sample_rate=info.sample_rate,

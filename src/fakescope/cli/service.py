@@ -8,20 +8,13 @@ of the CLI works without it.
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 
+from fakescope.cli.common import EXIT_USAGE, fail
 from fakescope.errors import FakescopeError
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-
-
-def _fail(message: str, code: int = EXIT_FAILED) -> NoReturn:
-    click.echo(f"fakescope: {message}", err=True)
-    sys.exit(code)
 
 
 def _need_extra() -> None:
@@ -31,8 +24,8 @@ def _need_extra() -> None:
         import sqlalchemy  # noqa: F401
         import uvicorn  # noqa: F401
     except ImportError as exc:
-        _fail(f"the service needs the [service] extra ({exc.name} is missing): "
-              "pip install 'fakescope[service]'", EXIT_USAGE)
+        fail(f"the service needs the [service] extra ({exc.name} is missing): "
+             "pip install 'fakescope[service]'", EXIT_USAGE)
 
 
 def _store_options(f: Any) -> Any:
@@ -52,7 +45,7 @@ def _settings(config_file: Path | None, **given: Any) -> Any:
     try:
         return load_settings(config_file, **given)
     except FakescopeError as exc:
-        _fail(str(exc), EXIT_USAGE)
+        fail(str(exc), EXIT_USAGE)
 
 
 def _database(settings: Any) -> Any:
@@ -62,7 +55,7 @@ def _database(settings: Any) -> Any:
     try:
         db.migrate()
     except FakescopeError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     return db
 
 
@@ -118,7 +111,7 @@ def serve(config_file: Path | None, data_dir: Path | None, database_url: str | N
     try:
         app = create_app(settings)
     except FakescopeError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     click.echo(f"fakescope serving on http://{settings.host}:{settings.port}  (API keys "
                f"{'required' if settings.auth_required else 'off'}; database {redact(settings.db_url)}; "
                f"blobs {settings.blobs_url}; {settings.workers} worker(s); retention "
@@ -183,7 +176,7 @@ def audit(config_file: Path | None, data_dir: Path | None, database_url: str | N
         try:
             t = datetime.fromisoformat(since.replace("Z", "+00:00"))
         except ValueError:
-            _fail(f"--since {since!r} is not an ISO 8601 time", EXIT_USAGE)
+            fail(f"--since {since!r} is not an ISO 8601 time", EXIT_USAGE)
         q = q.where(AuditEvent.at >= t.replace(tzinfo=None))
     with db.read() as s:
         events = list(s.scalars(q))
@@ -246,9 +239,5 @@ def add_api_key_commands(keys: click.Group) -> None:
         db = _database(_settings(config_file, data_dir=data_dir, database_url=database_url))
         key_id = parse_token(key_id) or key_id  # a whole key works too
         if not revoke_key(db, key_id):
-            _fail(f"no active key with id {key_id}", EXIT_USAGE)
+            fail(f"no active key with id {key_id}", EXIT_USAGE)
         click.echo(f"revoked {key_id}")
-
-
-def service_commands() -> list[click.Command]:
-    return [serve, worker, audit]

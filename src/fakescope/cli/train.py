@@ -1,0 +1,155 @@
+"""``fakescope train``: face-forgery, generated and voice (the [train] extra: torch).
+
+torch and the training code are imported inside each command, and only there.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import click
+
+from fakescope.cli.common import EXIT_USAGE, command_line, fail
+
+
+@click.group()
+def train() -> None:
+    """Train models (needs the [train] extra: torch)."""
+
+
+@train.command("face-forgery")
+@click.option("--data", "data_dir", required=True,
+              type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--dev", "dev_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("runs/face-forgery"), show_default=True)
+@click.option("--epochs", type=click.IntRange(min=1), default=5, show_default=True)
+@click.option("--input-size", type=click.IntRange(min=32), default=None)
+@click.option("--batch-size", type=click.IntRange(min=2), default=32, show_default=True)
+@click.option("--lr", type=float, default=4e-4, show_default=True)
+@click.option("--sbi-share", type=click.FloatRange(0, 1), default=0.5, show_default=True,
+              help="Share of each epoch's fakes that are self-blended images.")
+@click.option("--sbi/--no-sbi", default=False, show_default=True,
+              help="Add self-blended pseudo-fakes (off in the shipped model: see the ablation "
+                   "in docs/metrics.md).")
+@click.option("--appearance-p", type=click.FloatRange(0, 1), default=0.3, show_default=True,
+              help="Share of faces globally restyled (colour, tone, blur), label kept.")
+@click.option("--version", "version", default="1.1.0", show_default=True,
+              help="Version written into the exported card.")
+@click.option("--dataset-fakes/--no-dataset-fakes", default=True,
+              help="Use the folder's own fakes (off: real faces + SBI only).")
+@click.option("--pair-batches/--no-pair-batches", default=True,
+              help="Put each real face next to a fake of the same source in its batch.")
+@click.option("--tta", type=click.Choice(["hflip", "none"]), default="hflip", show_default=True,
+              help="Test-time augmentation the exported card asks the runtime for.")
+@click.option("--max-minutes", type=float, help="Stop after this much training time.")
+@click.option("--limit", type=click.IntRange(min=10), help="Use only N rows (smoke test).")
+def train_face_forgery(data_dir: Path, dev_dir: Path | None, out_dir: Path, epochs: int,
+                       input_size: int | None, batch_size: int, lr: float, sbi_share: float,
+                       sbi: bool, appearance_p: float, version: str, dataset_fakes: bool,
+                       pair_batches: bool, tta: str, max_minutes: float | None,
+                       limit: int | None) -> None:
+    """Train the face-forgery model and export ONNX + card into --out."""
+    try:
+        from fakescope.train.face_forgery import TrainConfig
+        from fakescope.train.face_forgery import train as run_train
+    except ImportError as exc:
+        fail(f"training needs the [train] extra ({exc}); run `make setup-train`", EXIT_USAGE)
+    cfg = TrainConfig(
+        data_dir=data_dir, dev_dir=dev_dir, out_dir=out_dir, epochs=epochs, input_size=input_size,
+        batch_size=batch_size, lr=lr, sbi_share=sbi_share, use_sbi=sbi,
+        use_dataset_fakes=dataset_fakes, pair_batches=pair_batches, tta=tta,
+        max_minutes=max_minutes, limit=limit, appearance_p=appearance_p, version=version,
+    )
+    logging.getLogger("fakescope.train").setLevel(logging.INFO)
+    path = run_train(cfg)
+    click.echo(f"exported {path} and its card; copy both into src/fakescope/models/weights/ "
+               "to ship them")
+
+
+@train.command("generated")
+@click.option("--photos", "photos_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              default=Path("../shared/data/photos"), show_default=True,
+              help="Real photos (labels.csv): the training half is used, the dev half validates.")
+@click.option("--faces", "faces_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              default=Path("../shared/data/faces/dfdc-train"), show_default=True,
+              help="Labelled folder whose real crops are used too (fakes are decoded from them).")
+@click.option("--taef2", "taef2_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              default=Path("../shared/data/weights/taef2"), show_default=True,
+              help="TAEF2 encoder/decoder weights (used at training time only).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("runs/generated"), show_default=True)
+@click.option("--cache", "cache_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("runs/generated-cache"), show_default=True,
+              help="Decoded twins of every real image, built once (resumable) and reused.")
+@click.option("--steps", type=click.IntRange(min=10), default=3000, show_default=True)
+@click.option("--kinds", default=None,
+              help="Comma-separated decoder kinds to train on (default: all; an ablation option).")
+@click.option("--generated", "generated_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Also train on these generated pictures (labels.csv with file, generator, source).")
+@click.option("--exclude", multiple=True,
+              help="A generator, or a publishing source (owner/name), never trained on: to measure it.")
+@click.option("--generated-share", type=click.FloatRange(0, 1), default=0.25, show_default=True,
+              help="Share of the pairs that are a generated picture against a real one (with --generated).")
+@click.option("--frames", "frames_dirs", multiple=True,
+              type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="A video folder (labels.csv) whose real clips give training frames, 8 per clip.")
+@click.option("--init", "init_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Start from this training run's model.pt (fine-tuning) instead of ImageNet weights.")
+@click.option("--version", "version", default="1.0.0", show_default=True)
+def train_generated(photos_dir: Path, faces_dir: Path, taef2_dir: Path, out_dir: Path, cache_dir: Path,
+                    steps: int, kinds: str | None, generated_dir: Path | None, exclude: tuple[str, ...],
+                    generated_share: float, frames_dirs: tuple[Path, ...], init_dir: Path | None,
+                    version: str) -> None:
+    """Train the generated-image detector on real images and their decoded twins."""
+    try:
+        from fakescope.train.generated import GeneratedConfig
+        from fakescope.train.generated import train as run_train
+    except ImportError as exc:
+        fail(f"training needs the [train] extra ({exc}); run `make setup-train`", EXIT_USAGE)
+    logging.getLogger("fakescope.train").setLevel(logging.INFO)
+    cfg = GeneratedConfig(photos_dir=photos_dir, faces_dir=faces_dir, taef2_dir=taef2_dir,
+                          out_dir=out_dir, cache_dir=cache_dir, steps=steps, version=version,
+                          generated_dir=generated_dir, exclude=list(exclude), generated_share=generated_share,
+                          init=init_dir, frames_dirs=list(frames_dirs),
+                          **({"kinds": [k.strip() for k in kinds.split(",")]} if kinds else {}))
+    path = run_train(cfg)
+    click.echo(f"exported {path} and its card; measure it with "
+               f"`FAKESCOPE_MODELS_DIR={out_dir} python scripts/generated_eval.py`")
+
+
+@train.command("voice")
+@click.option("--data", "data_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              default=Path("../shared/data/speech"), show_default=True,
+              help="Folder with vc/ and librispeech/ (labels.csv each).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("runs/voice"), show_default=True)
+@click.option("--cache", "cache_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("runs/voice-cache"), show_default=True,
+              help="Decoded audio, pseudo-fakes and features, reused between runs.")
+@click.option("--holdout-system", type=click.Choice(["ALGAN-VC", "CycleGAN-VC", "CycleGAN-VC2"]),
+              help="Leave-one-system-out: never train on this system; report EER on it (no export).")
+@click.option("--folds", type=click.IntRange(min=2), default=3, show_default=True,
+              help="With --holdout-system: folds over utterance groups.")
+@click.option("--steps", type=click.IntRange(min=10), default=900, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=4), default=32, show_default=True)
+@click.option("--no-pseudo", is_flag=True, help="Without re-synthesised pseudo-fakes and TTS (ablation).")
+@click.option("--no-dataset-fakes", is_flag=True, help="Train on pseudo-fakes only (ablation).")
+def train_voice(data_dir: Path, out_dir: Path, cache_dir: Path, holdout_system: str | None, folds: int,
+                steps: int, batch_size: int, no_pseudo: bool, no_dataset_fakes: bool) -> None:
+    """Train the voice model (bona fide vs synthesised/converted speech); export ONNX + card."""
+    try:
+        from fakescope.train.voice import VoiceConfig, loso, train_final
+    except ImportError as exc:
+        fail(f"training needs the [train] extra ({exc}); run `make setup-train`", EXIT_USAGE)
+    logging.getLogger("fakescope.train").setLevel(logging.INFO)
+    cfg = VoiceConfig(data_dir=data_dir, out_dir=out_dir, cache_dir=cache_dir, holdout_system=holdout_system,
+                      folds=folds, steps=steps, batch_size=batch_size, pseudo=not no_pseudo,
+                      dataset_fakes=not no_dataset_fakes, command=command_line())
+    if holdout_system:
+        click.echo(json.dumps(loso(cfg), indent=2, default=float))
+        return
+    path = train_final(cfg)
+    click.echo(f"exported {path} and its card; copy both into src/fakescope/models/weights/ to ship them")
