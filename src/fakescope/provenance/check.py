@@ -45,7 +45,13 @@ class ProvenanceChecker:
         self._registry = None
         self._registry_size: int | None = None
 
-    def check(self, loaded: LoadedFile, media: ImageMedia | None) -> Provenance:
+    def reads_watermark(self, media: ImageMedia | None) -> bool:
+        return bool(self.settings.watermark) and media is not None
+
+    def check(self, loaded: LoadedFile, media: ImageMedia | None,
+              watermark: WatermarkInfo | None = None) -> Provenance:
+        """``watermark``: the mark already read (the image flow reads it beside face
+        detection); read here otherwise."""
         if self.settings.c2pa:
             mime = mime_for(loaded.format, loaded.path.name, loaded.head[:32])
             if loaded.data is not None:
@@ -55,11 +61,10 @@ class ProvenanceChecker:
                     c2pa = read_c2pa(stream, mime, self.anchors)
         else:
             c2pa = C2paInfo(state="unverifiable", reason="Content Credentials are switched off")
-        watermark: WatermarkInfo | None = None
-        if self.settings.watermark and media is not None:
+        if watermark is None and self.reads_watermark(media):
             from fakescope.provenance.watermark import detect
 
-            watermark = detect(media.rgb)
+            watermark = detect(media.rgb)  # type: ignore[union-attr]
         return Provenance(c2pa=c2pa, watermark=watermark, registry=self._lookup(loaded, media))
 
     def _lookup(self, loaded: LoadedFile, media: ImageMedia | None) -> RegistryInfo | None:
