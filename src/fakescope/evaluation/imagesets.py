@@ -2,7 +2,7 @@
 
 Each set yields (name, RGB image, label, group) rows: the generated pictures of
 ``generated/`` (group = generator), the real photos of ``photos/`` (group = set, with the
-train/dev split of ``train.generated_data``), real DFDC crops, frames sampled from real
+train/dev split of ``photo_half``), real DFDC crops, frames sampled from real
 and generated clips, and screenshot-like images. Frames are decoded by the runtime's own
 video reader, so a frame is exactly what ``fakescope scan`` would see.
 """
@@ -10,6 +10,7 @@ video reader, so a frame is exactly what ``fakescope scan`` would see.
 from __future__ import annotations
 
 import csv
+import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,28 +26,36 @@ class LabelledImage:
     group: str
 
 
-def _rgb(path: Path) -> np.ndarray:
+def read_rgb(path: Path) -> np.ndarray:
     from PIL import Image
 
     with Image.open(path) as im:
         return np.asarray(im.convert("RGB"))
 
 
+def stable_fraction(text: str) -> float:
+    """A number in [0, 1) fixed by ``text``: splits that never change between runs."""
+    return int(hashlib.sha1(text.encode()).hexdigest()[:8], 16) / 16**8
+
+
+def photo_half(source: str) -> str:
+    """"dev" or "train" for a real photo, by its source photograph: the crops of one
+    photograph never fall on both sides (training uses the train half, measures the dev)."""
+    return "dev" if stable_fraction(source) < 0.5 else "train"
+
+
 def generated(root: Path) -> Iterator[LabelledImage]:
     with open(root / "labels.csv", newline="", encoding="utf-8") as fh:
         for row in csv.DictReader(fh):
-            yield LabelledImage(row["file"], _rgb(root / row["file"]), 1, row["generator"])
+            yield LabelledImage(row["file"], read_rgb(root / row["file"]), 1, row["generator"])
 
 
 def photos(root: Path, split: str | None = "dev") -> Iterator[LabelledImage]:
     """Real photos; ``split`` "dev"/"train" picks that half (by source photograph), None all."""
-    from fakescope.train.generated_data import stable_fraction
-
     with open(root / "labels.csv", newline="", encoding="utf-8") as fh:
         for row in csv.DictReader(fh):
-            half = "dev" if stable_fraction(row["source"]) < 0.5 else "train"
-            if split is None or half == split:
-                yield LabelledImage(row["file"], _rgb(root / row["file"]), 0, f"photos:{row['set']}")
+            if split is None or photo_half(row["source"]) == split:
+                yield LabelledImage(row["file"], read_rgb(root / row["file"]), 0, f"photos:{row['set']}")
 
 
 def labelled_folder(root: Path, label: int | None = None,
@@ -58,7 +67,7 @@ def labelled_folder(root: Path, label: int | None = None,
     for it in read_labels(root):
         if label is not None and it.label != label:
             continue
-        yield LabelledImage(it.file, _rgb(it.path), it.label, root.name)
+        yield LabelledImage(it.file, read_rgb(it.path), it.label, root.name)
         n += 1
         if limit is not None and n >= limit:
             return

@@ -17,7 +17,6 @@ after an interruption: ``<cache>/<source>/<id>/<variant>-<kind>.png``.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from collections.abc import Iterable
@@ -28,6 +27,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 from PIL import Image
+
+from fakescope.evaluation.imagesets import photo_half, read_rgb, stable_fraction
 
 log = logging.getLogger("fakescope.train")
 
@@ -56,16 +57,6 @@ class RealImage:
         if self.time_s is None:
             return read_rgb(self.path)
         return video_frame(self.path, self.time_s)
-
-
-def stable_fraction(text: str) -> float:
-    """A number in [0, 1) fixed by ``text``: splits that never change between runs."""
-    return int(hashlib.sha1(text.encode()).hexdigest()[:8], 16) / 16**8
-
-
-def read_rgb(path: Path) -> np.ndarray:
-    with Image.open(path) as im:
-        return np.asarray(im.convert("RGB"))
 
 
 def video_frame(path: Path, time_s: float) -> np.ndarray:
@@ -177,7 +168,7 @@ def photo_reals(root: Path) -> list[tuple[RealImage, str]]:
     out = []
     with open(root / "labels.csv", newline="", encoding="utf-8") as fh:
         for row in csv.DictReader(fh):
-            split = "dev" if stable_fraction(row["source"]) < 0.5 else "train"
+            split = photo_half(row["source"])
             key = Path(row["file"]).with_suffix("").as_posix().replace("/", "_")
             out.append((RealImage("photos", key, root / row["file"]), split))
     return out
