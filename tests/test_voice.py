@@ -223,6 +223,29 @@ def test_video_score_takes_blinks_and_lip_sync_but_not_motion_nor_voice() -> Non
     assert fused.score == pytest.approx(0.05) and fused.verdict == "real"
 
 
+def test_a_synthetic_soundtrack_makes_the_clip_fake_and_a_natural_one_changes_nothing() -> None:
+    from types import SimpleNamespace
+
+    from fakescope.analyzers.base import Evidence
+    from fakescope.fusion import Fused
+    from fakescope.scan.audio import AudioEvidence, count_soundtrack
+
+    voice = SimpleNamespace(name="voice", card=SimpleNamespace(inconclusive_band=(0.4, 0.88)))
+
+    def sound(score: float | None) -> AudioEvidence:
+        return AudioEvidence(results=[(voice, Evidence(score=score, details={}))])  # type: ignore[list-item]
+
+    real = Fused("real", 0.1, [0.1], "faces look real", "face_manipulation")
+    out = count_soundtrack(real, sound(0.93))
+    assert out.verdict == "fake" and out.decided_by == "synthetic_voice" and out.score == 0.93
+    assert "0.93" in out.reason and "0.88" in out.reason
+    for below in (0.87, 0.2, None):  # under the voice threshold, or no speech: the faces decide
+        assert count_soundtrack(real, sound(below)) is real
+    fake = Fused("fake", 0.9, [0.9], "blending traces", "face_manipulation")
+    assert count_soundtrack(fake, sound(0.05)) is fake  # a natural voice never clears a clip
+    assert count_soundtrack(real, None) is real
+
+
 def test_html_report_has_the_voice_timeline(explaining_scanner: Scanner, files: dict[str, Path]) -> None:
     from fakescope.report.html import render_section
 
@@ -257,8 +280,8 @@ def test_eval_reads_bonafide_spoof_audio_sets(tmp_path: Path, files: dict[str, P
 # --- with the public speech data ----------------------------------------------------------------
 @pytest.mark.data
 def test_shipped_model_separates_vc_conversions(shared_data, audio_scanner: Scanner) -> None:  # type: ignore[no-untyped-def]
-    """A regression floor on the shipped model (which trained on most of vc): the honest,
-    leave-one-system-out figures are measured by scripts/voice_loso.py (docs/metrics.md)."""
+    """A regression floor on the shipped model (which trained on vc): the honest,
+    leave-one-page-out figures are measured by scripts/voice_lopo.py (docs/metrics.md)."""
     from fakescope.datasets import read_labels
     from fakescope.evaluation.metrics import eer
 
@@ -284,7 +307,8 @@ def test_vocoded_copies_score_higher_than_their_sources(shared_data, audio_scann
         a, b = audio_scanner.scan(it.path).score, audio_scanner.scan(fake).score
         assert a is not None and b is not None
         diffs.append(b - a)
-    assert np.mean(diffs) > 0.2 and np.mean(np.array(diffs) > 0) >= 0.75
+    # voice 2.0.0's calibration is flatter than 1.0.0's (slope 0.5 on its logits): 0.1, not 0.2
+    assert np.mean(diffs) > 0.1 and np.mean(np.array(diffs) > 0) >= 0.75
 
 
 def test_cli_scans_audio_with_text_and_jsonl(files: dict[str, Path]) -> None:

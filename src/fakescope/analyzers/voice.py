@@ -1,8 +1,9 @@
 """voice: is the speech bona fide, or synthesised / voice-converted?
 
-A compact CNN (ONNX, trained by ``fakescope train voice``) scores each 2 s window that
-holds speech, from its linear-frequency log spectrogram (``speech.py``). Windows without
-speech (silence, noise, music) get no score. The file's score:
+The model (ONNX, trained by ``fakescope train voice``) scores each 2 s window that holds
+speech, from its Whisper log-mel (``whisper_mel.py``): the first blocks of Whisper tiny's
+audio encoder, pooled over time, and a small head. Windows without speech (silence, noise,
+music; voice activity from ``speech.py``) get no score. The file's score:
 
 - file logit = mean of the speech windows' raw logits after dropping the highest and
   lowest 10 % (one cough or a burst of noise should not decide a file), turned into a
@@ -20,7 +21,8 @@ from __future__ import annotations
 import numpy as np
 
 from fakescope.analyzers.base import AudioItem, Evidence, Segment
-from fakescope.analyzers.speech import FRAMES, MIN_SPEECH_S, N_BANDS, analyse_window, windows
+from fakescope.analyzers.speech import MIN_SPEECH_S, analyse_window, windows
+from fakescope.analyzers.whisper_mel import log_mel
 from fakescope.evaluation.calibration import sigmoid
 from fakescope.models import LoadedModel, load_model
 
@@ -46,10 +48,14 @@ class VoiceAnalyzer:
         self.card = self._model.card
         self.version = self.card.version
 
-    def logits(self, feats: np.ndarray) -> np.ndarray:
-        """Raw logits (N,) for features (N, N_BANDS, FRAMES)."""
-        x = np.ascontiguousarray(feats[:, None].astype(np.float32))
-        return self._model.session.run(["logit"], {"input": x})[0][:, 0]  # type: ignore[attr-defined]
+    def logits(self, mels: np.ndarray) -> np.ndarray:
+        """Raw logits (N,) for Whisper log-mels (N, 80, 200) of 2 s windows, one window per
+        run: the model's int8 activations are quantized with one range per run, so batching
+        would make a window's score depend on its neighbours (it was trained one by one)."""
+        return np.array([self._run(np.ascontiguousarray(m[None], np.float32)) for m in mels])
+
+    def _run(self, x: np.ndarray) -> float:
+        return float(self._model.session.run(["logit"], {"input": x})[0][0, 0])  # type: ignore[attr-defined]
 
     def probability(self, logits: np.ndarray | float) -> np.ndarray:
         c = self.card.calibration
@@ -77,7 +83,7 @@ class VoiceAnalyzer:
             segments.append(Segment(round(w.start_s, 3), round(w.end_s, 3), fr.speech, None))
             if fr.speech:
                 speech_s += fr.active_s * share
-                pending.append((len(segments) - 1, fr.features))
+                pending.append((len(segments) - 1, log_mel(w.samples)))
                 if len(pending) >= BATCH:
                     flush()
         flush()
@@ -101,4 +107,4 @@ class VoiceAnalyzer:
         return Evidence(score=round(score, 4), details=details, segments=segments)
 
 
-__all__ = ["FRAMES", "N_BANDS", "VoiceAnalyzer", "trimmed_mean"]
+__all__ = ["VoiceAnalyzer", "trimmed_mean"]

@@ -123,33 +123,39 @@ def train_generated(photos_dir: Path, faces_dir: Path, taef2_dir: Path, out_dir:
 @train.command("voice")
 @click.option("--data", "data_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
               default=Path("../shared/data/speech"), show_default=True,
-              help="Folder with vc/ and librispeech/ (labels.csv each).")
+              help="Folder with tts/, vc/ and librispeech/ (labels.csv each).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               default=Path("runs/voice"), show_default=True)
 @click.option("--cache", "cache_dir", type=click.Path(file_okay=False, path_type=Path),
               default=Path("runs/voice-cache"), show_default=True,
-              help="Decoded audio, pseudo-fakes and features, reused between runs.")
-@click.option("--holdout-system", type=click.Choice(["ALGAN-VC", "CycleGAN-VC", "CycleGAN-VC2"]),
-              help="Leave-one-system-out: never train on this system; report EER on it (no export).")
-@click.option("--folds", type=click.IntRange(min=2), default=3, show_default=True,
-              help="With --holdout-system: folds over utterance groups.")
-@click.option("--steps", type=click.IntRange(min=10), default=900, show_default=True)
-@click.option("--batch-size", type=click.IntRange(min=4), default=32, show_default=True)
-@click.option("--no-pseudo", is_flag=True, help="Without re-synthesised pseudo-fakes and TTS (ablation).")
-@click.option("--no-dataset-fakes", is_flag=True, help="Train on pseudo-fakes only (ablation).")
-def train_voice(data_dir: Path, out_dir: Path, cache_dir: Path, holdout_system: str | None, folds: int,
-                steps: int, batch_size: int, no_pseudo: bool, no_dataset_fakes: bool) -> None:
+              help="Decoded audio, pseudo-fakes, channel copies and encoder features, reused between runs.")
+@click.option("--layers", type=click.IntRange(1, 4), default=2, show_default=True,
+              help="Whisper encoder blocks the model keeps.")
+@click.option("--hidden", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Hidden units of the head (0: linear).")
+@click.option("--equalize/--no-equalize", default=True, show_default=True,
+              help="Replace each mel band's mean by a speech profile before the encoder.")
+@click.option("--steps", type=click.IntRange(min=10), default=3000, show_default=True)
+@click.option("--telephone-p", type=click.FloatRange(0, 1), default=0.3, show_default=True,
+              help="Share of training windows band-limited to the telephone band.")
+@click.option("--no-pseudo", is_flag=True, help="Without re-synthesised and TTS pseudo-fakes (ablation).")
+@click.option("--version", "version", default="2.0.0", show_default=True)
+@click.option("--lopo-only", is_flag=True, help="Print the leave-one-page-out table; export nothing.")
+def train_voice(data_dir: Path, out_dir: Path, cache_dir: Path, layers: int, hidden: int, equalize: bool,
+                steps: int, telephone_p: float, no_pseudo: bool, version: str, lopo_only: bool) -> None:
     """Train the voice model (bona fide vs synthesised/converted speech); export ONNX + card."""
     try:
-        from fakescope.train.voice import VoiceConfig, loso, train_final
+        from fakescope.train.voice import VoiceConfig, lopo, summarise, train_final
     except ImportError as exc:
         fail(f"training needs the [train] extra ({exc}); run `make setup-train`", EXIT_USAGE)
     logging.getLogger("fakescope.train").setLevel(logging.INFO)
-    cfg = VoiceConfig(data_dir=data_dir, out_dir=out_dir, cache_dir=cache_dir, holdout_system=holdout_system,
-                      folds=folds, steps=steps, batch_size=batch_size, pseudo=not no_pseudo,
-                      dataset_fakes=not no_dataset_fakes, command=command_line())
-    if holdout_system:
-        click.echo(json.dumps(loso(cfg), indent=2, default=float))
+    cfg = VoiceConfig(data_dir=data_dir, out_dir=out_dir, cache_dir=cache_dir, layers=layers, hidden=hidden,
+                      equalize=equalize,
+                      steps=steps, telephone_p=telephone_p, pseudo=not no_pseudo, version=version,
+                      command=command_line())
+    if lopo_only:
+        res = lopo(cfg)
+        click.echo(json.dumps(summarise(res["corpus"], res["oof"]), indent=2, default=float))
         return
     path = train_final(cfg)
     click.echo(f"exported {path} and its card; copy both into src/fakescope/models/weights/ to ship them")

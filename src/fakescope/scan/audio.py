@@ -11,11 +11,11 @@ long the file is. Verdict rule (documented in docs/architecture.md, "Audio"):
 - provenance then applies exactly as for images and video.
 
 Videos: ``soundtrack_evidence`` runs the ``soundtrack`` analyzers over the *whole* audio
-track (streamed the same way); the video report shows their scores and segments, but the
-clip's score does not include them: on the real soundtracks of video/dev (in-the-wild
-interviews and acted speech, AAC 16 kHz) the voice model called 5 of 21 "synthetic"
-(docs/metrics.md), so until it is validated on such speech it informs a person reading
-the report and does not decide the verdict.
+track (streamed the same way); the video report shows their scores and segments, and
+``count_soundtrack`` makes the clip `fake` when a voice is called synthetic at its card's
+threshold (never the reverse). Voice 1.0.0 called 5 of 21 real soundtracks of video/dev
+synthetic and was not counted; voice 2.0.0's threshold keeps real speech of every source
+measured under 5 % (docs/metrics.md, "Voice").
 """
 
 from __future__ import annotations
@@ -146,3 +146,21 @@ def soundtrack_info(media: VideoMedia, ev: AudioEvidence) -> AudioInfo:
     return AudioInfo(duration_s=round(max((s.end_s for s in ev.segments), default=0.0), 3),
                      sample_rate=media.info.audio_rate or 0, codec=media.info.audio_codec or "unknown",
                      container=media.info.container, speech_s=ev.speech_s)
+
+
+def count_soundtrack(fused: Fused, sound: AudioEvidence | None) -> Fused:
+    """A soundtrack whose voice is called synthetic (at the voice card's own threshold) makes
+    the clip `fake`; a natural-sounding voice never lowers a clip's score, because a real
+    voice says nothing about the faces (face reenactment keeps the speaker's own voice)."""
+    if sound is None or fused.verdict == "fake":
+        return fused
+    called = [(ev.score, a) for a, ev in sound.results
+              if ev.score is not None and a.card is not None and ev.score >= a.card.inconclusive_band[1]]
+    if not called:
+        return fused
+    score, a = max(called, key=lambda sa: sa[0])
+    findings = [f for x, ev in sound.results if x is a for f in ev.details.get("findings", [])]
+    reason = (f"the soundtrack's voice: synthetic-speech probability {score:.2f} ≥ "
+              f"{a.card.inconclusive_band[1]:.2f}" + ("; " + "; ".join(findings) if findings else ""))
+    return Fused("fake", max(score, fused.score or 0.0), fused.face_scores, reason, "synthetic_voice",
+                 dict(fused.evidence))

@@ -14,13 +14,16 @@ Aggregation (documented in docs/architecture.md):
   that lean towards fake (above 0.5, their "no opinion"). A maximum, not a sum: the frame
   model looks for blending traces, and its confident "real" on a fully generated talking
   head must not cancel missing blinks; but a temporal analyzer with no opinion (a short
-  clip) or a human pattern must not lift a clean frame score to 0.5 either. ``motion`` and
-  the soundtrack's ``voice`` are reported but not scored (see docs/metrics.md, "Video":
-  on the dev clips both flagged real footage more often than generated footage);
+  clip) or a human pattern must not lift a clean frame score to 0.5 either. ``motion`` is
+  reported but not scored (see docs/metrics.md, "Video": on the dev clips it flagged real
+  footage more often than generated footage);
 - whole-frame analyzers contribute their mean over frames;
 - the clip's score is the maximum over tracks and whole-frame evidence; a track seen in
   fewer than 10 % of the analysed frames (at least 2) only counts when no track is
-  seen more often.
+  seen more often;
+- the soundtrack's ``voice`` counts only towards `fake`: a voice at or above the voice
+  card's threshold makes the clip fake (``scan.audio.count_soundtrack``); a natural voice
+  never lowers the clip's score.
 """
 
 from __future__ import annotations
@@ -228,9 +231,9 @@ def scan_video(scanner: Scanner, loaded: LoadedFile, media: VideoMedia, display:
             spent[a.name] = ms_since(ta)
     timing.analyzers = round(t_an * 1000, 2) + ms_since(t0)
 
-    # The voice over the whole soundtrack is reported beside the clip, not scored into it:
-    # it calls too many real in-the-wild voices synthetic (docs/metrics.md, "Voice").
-    from fakescope.scan.audio import soundtrack_evidence, soundtrack_info
+    # The voice over the whole soundtrack: a voice called synthetic makes the clip fake
+    # (count_soundtrack); its false alarms on real soundtracks are in docs/metrics.md, "Voice".
+    from fakescope.scan.audio import count_soundtrack, soundtrack_evidence, soundtrack_info
 
     sound = soundtrack_evidence(scanner, media)
     if sound is not None:
@@ -240,7 +243,7 @@ def scan_video(scanner: Scanner, loaded: LoadedFile, media: VideoMedia, display:
     t0 = time.perf_counter()
     provenance = scanner.provenance.check(loaded, None)
     timing.provenance = ms_since(t0)
-    fused = apply_provenance(fused, provenance)
+    fused = apply_provenance(count_soundtrack(fused, sound), provenance)
 
     analyzer_reports = []
     for a in frame_analyzers + clip_analyzers:
