@@ -220,6 +220,8 @@ def export_voice(model: torch.nn.Module, cfg: VoiceConfig, summary: dict[str, An
             "and a `real` verdict is not proof of a real voice.",
             "The scores of a whole source (a microphone, a channel) shift together: different real "
             "recordings differ more from each other than many clones from their own page's real speech.",
+            "Broadband noise (10 dB SNR) takes it to chance and a 0.5 s room weakens it (docs/metrics.md, "
+            "'Through what speech goes through'): in noisy or reverberant recordings expect `inconclusive`.",
             "Singing, heavy music beds and strong reverberation are outside what it was trained on.",
         ],
         created=today,
