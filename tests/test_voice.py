@@ -327,3 +327,48 @@ def test_cli_scans_audio_with_text_and_jsonl(files: dict[str, Path]) -> None:
     rows = [json.loads(line) for line in run(str(files["music"]), "--format", "jsonl").stdout.splitlines()]
     music = rows[0]
     assert music["media_type"] == "audio" and music["segments"] and music["audio"]["codec"].startswith("mp3")
+
+
+# --- damaged and unusual streams (issue 18's fuzzing findings) --------------------------------------
+def _adts(rate: int, seconds: float, f0: float) -> bytes:
+    import io
+
+    import av
+
+    buf = io.BytesIO()
+    with av.open(buf, "w", format="adts") as c:
+        st = c.add_stream("aac", rate=rate, layout="mono")
+        res = av.AudioResampler(format=st.codec_context.format.name, layout="mono", rate=rate)
+        t = np.arange(int(rate * seconds)) / rate
+        fr = av.AudioFrame.from_ndarray((0.3 * np.sin(2 * np.pi * f0 * t)).astype(np.float32)[None],
+                                        format="flt", layout="mono")
+        fr.sample_rate = rate
+        for f in res.resample(fr) + res.resample(None):
+            for p in st.encode(f):
+                c.mux(p)
+        for p in st.encode(None):
+            c.mux(p)
+    return buf.getvalue()
+
+
+def test_a_stream_that_changes_sample_rate_midway_is_decoded_whole(tmp_path: Path) -> None:
+    """Concatenated ADTS at 16 and 44.1 kHz: PyAV's resampler used to raise ValueError."""
+    from fakescope.media.audio import stream_samples
+    from fakescope.media.container import audio_samples
+
+    path = tmp_path / "joined.aac"
+    path.write_bytes(_adts(16000, 1.0, 220.0) + _adts(44100, 1.0, 330.0))
+    total = sum(len(b) for b in stream_samples(path, 16000, 30.0, 3600.0, 0, []))
+    assert abs(total / 16000 - 2.0) < 0.15
+    assert abs(len(audio_samples(path, 16000)) / 16000 - 2.0) < 0.15
+
+
+def test_a_video_whose_codec_tag_is_damaged_is_a_typed_error(tmp_path: Path) -> None:
+    from fakescope.demo import talking_clip
+
+    clip = talking_clip(tmp_path / "talk.mp4", seconds=2, audio_shift_s=0.0)
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(clip.read_bytes().replace(b"avc1", b"zzzz"))
+    r = Scanner().scan(bad)
+    assert r.verdict == "error" and r.error is not None
+    assert r.error.code != "internal_error" and "codec" in r.error.message

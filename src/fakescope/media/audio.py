@@ -85,7 +85,15 @@ def stream_samples(source: Source, rate: int, chunk_s: float, max_seconds: float
         try:
             for frame in c.decode(stream):
                 decoded += 1
-                for res in resampler.resample(frame):
+                try:
+                    converted = resampler.resample(frame)
+                except ValueError:
+                    # The stream changed rate, layout or sample format mid-way (concatenated
+                    # ADTS, a damaged header): finish the old resampler, start one for the new.
+                    converted = resampler.resample(None)
+                    resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
+                    converted += resampler.resample(frame)
+                for res in converted:
                     arr = res.to_ndarray().reshape(-1).astype(np.float32, copy=False)
                     pending.append(arr)
                     have += len(arr)
@@ -118,6 +126,8 @@ def probe_audio(source: Source, fmt: str, limits: MediaLimits) -> AudioMedia:
             raise UnsupportedMediaError("the file has no audio stream")
         stream = c.streams.audio[0]
         cc = stream.codec_context
+        if cc is None:  # PyAV gives no context for a codec it does not know (a damaged tag)
+            raise CorruptMediaError("the audio stream's codec is unknown or its header is damaged")
         rate = int(cc.sample_rate or 0)
         if rate <= 0:
             raise CorruptMediaError("audio stream has no sample rate")

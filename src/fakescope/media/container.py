@@ -66,26 +66,10 @@ def keyframes(data: Source, limits: MediaLimits | None = None, max_frames: int =
 
 def audio_samples(data: Source, rate: int, max_seconds: float = 120.0) -> np.ndarray:
     """The first audio stream as mono float32 at ``rate`` Hz (at most ``max_seconds``)."""
-    import av
+    from fakescope.media.audio import stream_samples
 
-    chunks: list[np.ndarray] = []
-    total, limit = 0, int(rate * max_seconds)
-    with _open(data) as c:
-        if not c.streams.audio:
-            return np.zeros(0, np.float32)
-        resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
-        try:
-            for frame in c.decode(c.streams.audio[0]):
-                for res in resampler.resample(frame):
-                    arr = res.to_ndarray().reshape(-1).astype(np.float32)
-                    chunks.append(arr)
-                    total += len(arr)
-                if total >= limit:
-                    break
-        except av.FFmpegError as exc:
-            if not chunks:
-                raise CorruptMediaError(f"audio cannot be decoded: {exc}") from exc
-    return np.concatenate(chunks)[:limit] if chunks else np.zeros(0, np.float32)
+    chunks = list(stream_samples(data, rate, max_seconds, max_seconds))
+    return np.concatenate(chunks)[: int(rate * max_seconds)] if chunks else np.zeros(0, np.float32)
 
 
 def container_metadata(data: Source) -> dict[str, Any]:

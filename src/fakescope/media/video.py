@@ -259,6 +259,8 @@ def probe_video(source: Source, fmt: str, limits: MediaLimits) -> VideoMedia:
             )
         stream = c.streams.video[0]
         cc = stream.codec_context
+        if cc is None:  # PyAV gives no context for a codec it does not know (a damaged tag)
+            raise CorruptMediaError("the video stream's codec is unknown or its header is damaged")
         w, h = int(cc.width or 0), int(cc.height or 0)
         if w <= 0 or h <= 0:
             raise CorruptMediaError("video stream has no frame size")
@@ -282,6 +284,9 @@ def probe_video(source: Source, fmt: str, limits: MediaLimits) -> VideoMedia:
         if rotation:
             notes.append(f"rotation metadata {rotation}° applied")
         audio = c.streams.audio[0] if c.streams.audio else None
+        if audio is not None and audio.codec_context is None:
+            notes.append("the audio stream's codec is unknown or its header is damaged: sound not analysed")
+            audio = None
         info = VideoInfo(
             width=w, height=h, fps=fps, duration_s=duration, codec=cc.name or "unknown",
             container=c.format.name if c.format else fmt, rotation=rotation,
