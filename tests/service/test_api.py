@@ -312,6 +312,16 @@ def test_metrics_endpoint(make_client, jpeg_bytes: bytes) -> None:
     assert "fakescope_scan_duration_seconds_count 1.0" in text
 
 
+def test_made_up_methods_do_not_grow_metrics(make_client) -> None:
+    """Issue 18: each invented HTTP method used to become a label value (13k series from 1k requests)."""
+    c = make_client(scanner=FastScanner())
+    for k in range(50):
+        assert c.request(f"X{k}FOO", "/v1/scans").status_code in (400, 405)
+    text = c.get("/metrics").text
+    assert "X7FOO" not in text
+    assert 'method="other",route="/v1/scans",status="405"} 50.0' in text
+
+
 def test_health_openapi_and_ui(make_client) -> None:
     c = make_client(scanner=FastScanner())
     assert c.get("/healthz").json() == {"status": "ok"}

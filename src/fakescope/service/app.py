@@ -26,6 +26,9 @@ _UI_CSP = ("default-src 'self'; img-src 'self' blob: data:; style-src 'self'; sc
            "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
 
 
+_KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
 class _Observe:
     """Pure ASGI middleware: latency per route template, and headers every answer carries."""
 
@@ -58,7 +61,11 @@ class _Observe:
         finally:
             route = scope.get("route")
             name = getattr(route, "path", None) or ("/ui" if ui else "unmatched")
-            self.service.metrics.requests.labels(scope.get("method", ""), name, str(status[0])).observe(
+            # Any client can send any method: a label per made-up method would grow /metrics
+            # without bound, so unknown methods share one label.
+            method = str(scope.get("method", ""))
+            method = method if method in _KNOWN_METHODS else "other"
+            self.service.metrics.requests.labels(method, name, str(status[0])).observe(
                 time.perf_counter() - t0)
 
 
