@@ -93,6 +93,29 @@ def test_database_urls_and_schema_version(tmp_path: Path) -> None:
     db.dispose()
 
 
+def test_the_sqlite_database_is_private_to_its_owner(tmp_path: Path) -> None:
+    """Issue 18: the database (file names, hashes, reports) was created 0644, uploads 0600."""
+    import os
+
+    old = os.umask(0o022)
+    try:
+        db = Database(f"sqlite:///{tmp_path / 'sub' / 'fs.db'}")
+        db.migrate()
+        with db.write() as s:  # a write creates the -wal file beside it
+            s.execute(__import__("sqlalchemy").text("SELECT 1"))
+        files = [p for p in (tmp_path / "sub").iterdir() if p.name.startswith("fs.db")]
+        assert files and all(p.stat().st_mode & 0o777 == 0o600 for p in files), \
+            [(p.name, oct(p.stat().st_mode & 0o777)) for p in files]
+        db.dispose()
+        loose = tmp_path / "loose.db"
+        loose.touch(mode=0o644)
+        loose.chmod(0o644)
+        Database(f"sqlite:///{loose}").migrate()
+        assert loose.stat().st_mode & 0o777 == 0o600
+    finally:
+        os.umask(old)
+
+
 def test_newer_schema_is_refused(tmp_path: Path) -> None:
     from fakescope.store.database import DatabaseError
     from fakescope.store.models import SchemaInfo

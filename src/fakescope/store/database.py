@@ -82,9 +82,7 @@ class Database:
         """Create the tables, or check that an existing database is one this code understands."""
         try:
             if self._sqlite_file:
-                from pathlib import Path
-
-                Path(self._sqlite_file).expanduser().parent.mkdir(parents=True, exist_ok=True)
+                _private_sqlite_file(self._sqlite_file)
             Base.metadata.create_all(self.engine)
             with self.write() as s:
                 info = s.get(SchemaInfo, 1)
@@ -116,6 +114,22 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def _private_sqlite_file(name: str) -> None:
+    """The database holds every scan's file name, hash and report: owner-only (0600), as the
+    uploads are. Created empty with that mode (SQLite takes an empty file as a new database,
+    and gives its -wal and -shm files the database file's mode); an existing one is tightened."""
+    import os
+    from pathlib import Path
+
+    path = Path(name).expanduser()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+    for p in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        if p.exists() and p.stat().st_mode & 0o077:
+            p.chmod(0o600)
 
 
 def _sqlite_pragmas(engine: Engine) -> None:
