@@ -180,3 +180,32 @@ def test_whole_image_heatmaps_survive_storage_without_pixels() -> None:
     assert np.nanmean(back.heat[10:110, 10:110]) == pytest.approx(0.9, abs=0.01)
     assert np.nanmean(back.heat[-110:, -110:]) == pytest.approx(0.1, abs=0.01)
     assert np.isnan(back.heat[300, 400])  # where no crop looked stays unpainted
+
+
+def test_forwarded_headers_count_only_from_named_proxies() -> None:
+    """Issue 18: uvicorn believed X-Forwarded-For from localhost, so the per-address limit
+    could be dodged by naming another address."""
+    import asyncio
+
+    import uvicorn
+
+    from fakescope.cli.service import uvicorn_options
+    from fakescope.service.settings import ServiceSettings
+
+    seen: list[str] = []
+
+    async def app(scope, receive, send):  # type: ignore[no-untyped-def]
+        seen.append(scope["client"][0])
+
+    def client_seen(settings: ServiceSettings) -> str:
+        opts = {k: v for k, v in uvicorn_options(settings).items()
+                if k in ("proxy_headers", "forwarded_allow_ips")}
+        cfg = uvicorn.Config(app, **opts)  # type: ignore[arg-type]
+        cfg.load()
+        scope = {"type": "http", "client": ("127.0.0.1", 5000), "scheme": "http",
+                 "headers": [(b"x-forwarded-for", b"203.0.113.9")]}
+        asyncio.run(cfg.loaded_app(scope, None, None))
+        return seen[-1]
+
+    assert client_seen(ServiceSettings()) == "127.0.0.1"
+    assert client_seen(ServiceSettings(trusted_proxies=["127.0.0.1"])) == "203.0.113.9"

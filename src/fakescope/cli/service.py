@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from fakescope.cli.common import EXIT_USAGE, fail
 from fakescope.errors import FakescopeError
+
+if TYPE_CHECKING:
+    from fakescope.service.settings import ServiceSettings
 
 
 def _need_extra() -> None:
@@ -116,8 +119,17 @@ def serve(config_file: Path | None, data_dir: Path | None, database_url: str | N
                f"{'required' if settings.auth_required else 'off'}; database {redact(settings.db_url)}; "
                f"blobs {settings.blobs_url}; {settings.workers} worker(s); retention "
                f"{settings.retention_days:g} days)", err=True)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=log_level,
-                timeout_graceful_shutdown=15, access_log=log_level == "debug")
+    uvicorn.run(app, **uvicorn_options(settings, log_level))
+
+
+def uvicorn_options(settings: ServiceSettings, log_level: str = "info") -> dict[str, object]:
+    """How uvicorn serves the app. Its default believes X-Forwarded-For from 127.0.0.1, so with
+    keys off any local client could name another address and dodge the per-address rate
+    limit: forwarded headers count only from the proxies the settings name."""
+    return {"host": settings.host, "port": settings.port, "log_level": log_level,
+            "timeout_graceful_shutdown": 15, "access_log": log_level == "debug",
+            "proxy_headers": bool(settings.trusted_proxies),
+            "forwarded_allow_ips": ",".join(settings.trusted_proxies) or None}
 
 
 @click.command()

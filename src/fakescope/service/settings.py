@@ -50,6 +50,10 @@ class ServiceSettings(BaseSettings):
         "auto", description="API keys: auto = required unless bound to a loopback address")
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="origins allowed by CORS (none by default)")
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="addresses of reverse proxies whose X-Forwarded-For is "
+        "believed (none by default: the client address is the connection's, so a header cannot "
+        "dodge the per-address rate limit)")
     max_upload_mb: float = Field(200.0, gt=0, description="largest upload (per-key override)")
     rate_per_min: int = Field(60, ge=1, description="uploads per minute per key (per-key override)")
     retention_days: float = Field(30.0, gt=0, description="uploads and reports are purged after this")
@@ -64,7 +68,7 @@ class ServiceSettings(BaseSettings):
     callback_timeout_s: float = Field(5.0, gt=0)
     callback_max_attempts: int = Field(5, ge=1)
 
-    @field_validator("cors_origins", mode="before")
+    @field_validator("cors_origins", "trusted_proxies", mode="before")
     @classmethod
     def _split(cls, v: Any) -> Any:
         if isinstance(v, str):
