@@ -312,6 +312,21 @@ def test_metrics_endpoint(make_client, jpeg_bytes: bytes) -> None:
     assert "fakescope_scan_duration_seconds_count 1.0" in text
 
 
+def test_with_keys_on_metrics_need_a_key_and_readyz_hides_error_text(make_client) -> None:
+    """Issue 18: bound to 0.0.0.0 with keys on, /metrics and /readyz's worker errors were public."""
+    c = make_client(auth="required", scanner=FastScanner())
+    svc = c.app.state.service
+    key = create_key(svc.db, "ops")
+    assert c.get("/metrics").status_code == 401
+    assert c.get("/metrics", headers={"Authorization": f"Bearer {key.token}"}).status_code == 200
+    svc.pool._errors.append("worker 0: OSError: [Errno 13] Permission denied: '/srv/secret/blobs'")
+    body = c.get("/readyz").json()
+    assert "/srv/secret" not in str(body) and body["errors"] == ["1 worker error(s); see the server log"]
+    local = make_client(scanner=FastScanner())  # keys off: the local user sees the text
+    local.app.state.service.pool._errors.append("worker 0: OSError: disk full")
+    assert local.get("/readyz").json()["errors"] == ["worker 0: OSError: disk full"]
+
+
 def test_made_up_methods_do_not_grow_metrics(make_client) -> None:
     """Issue 18: each invented HTTP method used to become a label value (13k series from 1k requests)."""
     c = make_client(scanner=FastScanner())

@@ -310,13 +310,18 @@ def readyz(svc: Svc) -> JSONResponse:
     checks = {"database": svc.db.ping(), "blob_store": svc.blobs.writable(),
               "workers": svc.pool.n == 0 or svc.pool.ready}
     body: dict[str, Any] = {"status": "ready" if all(checks.values()) else "not ready", "checks": checks}
+    # Load balancers call this without a key: worker error text (exception messages, paths)
+    # is shown only where keys are off, i.e. to the local user; otherwise the count.
     if svc.pool.errors:
-        body["errors"] = svc.pool.errors
+        body["errors"] = (svc.pool.errors if not svc.settings.auth_required
+                          else [f"{len(svc.pool.errors)} worker error(s); see the server log"])
     return JSONResponse(body, status_code=200 if all(checks.values()) else 503)
 
 
 @ops.get("/metrics", summary="Prometheus metrics", response_class=Response,
          responses={200: {"content": {CONTENT_TYPE: {}}}})
-def metrics(svc: Svc) -> Response:
+def metrics(svc: Svc, who: Who) -> Response:
+    # With keys on, scrapes need one too (Prometheus: `authorization` in the scrape config):
+    # the counters describe everyone's traffic.
     return Response(svc.metrics.render(), media_type=CONTENT_TYPE)
 
