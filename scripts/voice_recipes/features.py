@@ -14,6 +14,20 @@ OUT = Path("runs/vexp")
 N_SENT_VARIANTS = 2
 
 
+
+def lfcc_bands(x):
+    """voice 1.0.0's input (the CNN row): log power on 64 linear bands 0-8 kHz, 25 ms Hann
+    frames every 10 ms, each band's mean over the 2 s window removed."""
+    from fakescope.analyzers.speech import NFFT, RATE, fit_window, power_spectrum
+
+    bins = np.linspace(0, RATE / 2, NFFT // 2 + 1)
+    edges = np.linspace(0, RATE / 2, 66)
+    fb = np.stack([np.clip(np.minimum((bins - edges[b]) / (edges[b + 1] - edges[b]),
+                                      (edges[b + 2] - bins) / (edges[b + 2] - edges[b + 1])), 0, None)
+                   for b in range(64)], axis=1).astype(np.float32)
+    logspec = np.log(power_spectrum(fit_window(x)) @ fb + 1e-8).T
+    return (logspec - logspec.mean(axis=1, keepdims=True)).astype(np.float32)
+
 def seed(k):
     return int(hashlib.sha1(k.encode()).hexdigest()[:8], 16)
 
@@ -175,7 +189,7 @@ def main():
             W.append(
                 torch.cat([torch.cat([o.mean(1), o.std(1)], 1) for o in outs], 1).numpy().astype(np.float16)
             )
-            C.append(np.stack([f.features for _, f in sp]).astype(np.float16))
+            C.append(np.stack([lfcc_bands(w.samples) for w, _ in sp]).astype(np.float16))
             idx += [(i, v)] * len(sp)
         if i % 200 == 0:
             print("feat", i, len(ents), time.time() - t0, flush=True)

@@ -4,12 +4,8 @@
   ends with a window over its last 2 s (overlapping the one before), so segments cover
   the whole file. A file shorter than 2 s is one segment, its samples repeated to fill
   the window.
-- Features: a log power spectrogram on 64 linear-frequency bands (0–8 kHz, 25 ms Hann
-  windows every 10 ms): LFCC before the DCT. Linear bands keep the resolution of the high
-  band, where vocoders leave most of their traces (ASVspoof's LFCC baselines beat MFCC for
-  that reason). Each band's mean over the window is subtracted (cepstral mean
-  normalisation), which removes a recording's fixed colouration, so the model cannot
-  learn a microphone or a corpus instead of the synthesis.
+- The model's input is computed elsewhere (``whisper_mel.py``); this module finds the
+  windows worth scoring.
 - Voice activity: a frame is voiced when its speech band (300 Hz-4 kHz) is loud enough
   (above -55 dBFS and within 35 dB of the window's peak), periodic (normalised
   autocorrelation peak for a pitch of 70–400 Hz) and not flat (spectral flatness). A
@@ -30,8 +26,6 @@ VAD_VERSION = 2  # bump when voice activity changes: training caches recompute t
 SEGMENT_S = 2.0
 SEGMENT = int(RATE * SEGMENT_S)
 WIN, HOP, NFFT = 400, 160, 512
-N_BANDS = 64
-FRAMES = 1 + (SEGMENT - WIN) // HOP  # 198 frames per segment
 FRAME_S = HOP / RATE
 
 MIN_VOICED_S = 0.3
@@ -40,20 +34,6 @@ MIN_SYLLABIC_SHARE = 0.12
 MIN_SPEECH_S = 1.0  # less speech than this in a file: no opinion
 
 
-def _filterbank() -> np.ndarray:
-    """Triangular filters with centres evenly spaced on a linear scale, (NFFT/2+1, N_BANDS)."""
-    bins = np.linspace(0, RATE / 2, NFFT // 2 + 1)
-    edges = np.linspace(0, RATE / 2, N_BANDS + 2)
-    fb = np.zeros((len(bins), N_BANDS), np.float32)
-    for b in range(N_BANDS):
-        lo, c, hi = edges[b], edges[b + 1], edges[b + 2]
-        up = (bins - lo) / (c - lo)
-        down = (hi - bins) / (hi - c)
-        fb[:, b] = np.clip(np.minimum(up, down), 0, None)
-    return fb
-
-
-_FB = _filterbank()
 _WINDOW = np.hanning(WIN).astype(np.float32)
 _LAG_LO, _LAG_HI = RATE // 400, RATE // 70  # pitch 400 Hz .. 70 Hz
 _FLAT_LO, _FLAT_HI = int(100 / (RATE / NFFT)), int(4000 / (RATE / NFFT))
@@ -67,9 +47,8 @@ _WIN_AC = (_WIN_AC / _WIN_AC[0]).astype(np.float32)
 
 @dataclass
 class SegmentFrames:
-    """What one 2 s window yields: model features and voice-activity facts."""
+    """What one 2 s window yields: voice-activity facts."""
 
-    features: np.ndarray  # (N_BANDS, FRAMES) float32
     speech: bool
     voiced_s: float
     active_s: float
@@ -87,17 +66,6 @@ def power_spectrum(x: np.ndarray) -> np.ndarray:
     return (spec.real**2 + spec.imag**2).astype(np.float32)
 
 
-def features_from_power(power: np.ndarray) -> np.ndarray:
-    """(N_BANDS, frames) log band energies, each band's mean removed."""
-    logspec = np.log(power @ _FB + 1e-8).T
-    return (logspec - logspec.mean(axis=1, keepdims=True)).astype(np.float32)
-
-
-def features(x: np.ndarray) -> np.ndarray:
-    """Model input for one window of ``SEGMENT`` samples at ``RATE``."""
-    return features_from_power(power_spectrum(fit_window(x)))
-
-
 def fit_window(x: np.ndarray) -> np.ndarray:
     """Exactly ``SEGMENT`` samples: longer input is cut, shorter input repeated."""
     x = np.asarray(x, np.float32)
@@ -109,13 +77,13 @@ def fit_window(x: np.ndarray) -> np.ndarray:
 
 
 def analyse_window(x: np.ndarray, valid: int | None = None) -> SegmentFrames:
-    """Features and voice activity of one window; ``valid``: real samples before repetition."""
+    """Voice activity of one window; ``valid``: real samples before repetition."""
     x = fit_window(x)
     power = power_spectrum(x)
     n_valid = power.shape[0] if valid is None else max(1, min(power.shape[0], 1 + (valid - WIN) // HOP))
     voiced, active, depth, syllabic = voice_activity(x, power[:n_valid])
     speech = voiced * FRAME_S >= MIN_VOICED_S and depth >= MIN_DEPTH_DB and syllabic >= MIN_SYLLABIC_SHARE
-    return SegmentFrames(features_from_power(power), bool(speech), round(voiced * FRAME_S, 3),
+    return SegmentFrames(bool(speech), round(voiced * FRAME_S, 3),
                          round(active * FRAME_S, 3))
 
 

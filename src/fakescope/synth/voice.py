@@ -216,8 +216,9 @@ def tts(text: str, voice: str = "en-us", speed: int = 160, pitch: int = 50) -> n
 
 
 # --- channel degradations ----------------------------------------------------------------------
-def codec_roundtrip(x: np.ndarray, codec: str, bitrate: int, rate: int = RATE) -> np.ndarray:
-    """Encode with ``codec`` (libmp3lame, aac, libopus) in memory and decode back at ``rate``."""
+def encode_audio(x: np.ndarray, codec: str, bitrate: int, rate: int = RATE) -> bytes:
+    """``x`` (mono float32 at ``rate``) encoded with ``codec`` (libmp3lame, aac, libopus) into
+    its raw stream format (MP3, ADTS, Ogg)."""
     import av
 
     fmt = {"libmp3lame": "mp3", "aac": "adts", "libopus": "ogg"}[codec]
@@ -235,9 +236,15 @@ def codec_roundtrip(x: np.ndarray, codec: str, bitrate: int, rate: int = RATE) -
                 c.mux(p)
         for p in st.encode(None):
             c.mux(p)
+    return buf.getvalue()
+
+
+def codec_roundtrip(x: np.ndarray, codec: str, bitrate: int, rate: int = RATE) -> np.ndarray:
+    """Encode with ``codec`` (libmp3lame, aac, libopus) in memory and decode back at ``rate``."""
     from fakescope.media.audio import stream_samples
 
-    y = np.concatenate(list(stream_samples(buf.getvalue(), rate, 600.0, 3600.0)) or [np.zeros(0, np.float32)])
+    data = encode_audio(x, codec, bitrate, rate)
+    y = np.concatenate(list(stream_samples(data, rate, 600.0, 3600.0)) or [np.zeros(0, np.float32)])
     return np.pad(y, (0, max(0, len(x) - len(y))))[: len(x)].astype(np.float32)
 
 
