@@ -16,7 +16,8 @@ over judged faces; generated image: the whole-image analyzer). On dev data only:
   video/dev (as PNG stills) and drawn screenshots (video/gen2's real frames, which the
   generated-image model trains on, are reported only);
 - ``threshold_real`` per kind: below it at most ``--miss`` of that kind's fakes;
-- videos: as before, Platt on the clip score of video/dev, ``--video-fpr`` of its reals.
+- videos: kept from the current card; ``scripts/video_features.py fit`` fits them (the
+  clip model, its calibration and thresholds, held out by source group).
 
 Prints the per-source false-alarm table the thresholds give (docs/metrics.md).
 """
@@ -138,36 +139,12 @@ def real_threshold(p: np.ndarray, is_fake: np.ndarray, miss: float, t_fake: floa
     return min(float(fakes[j]) if j < len(fakes) else t_fake, t_fake)
 
 
-def fit_video(scanner: Scanner, videos: Path, fpr: float, miss: float) -> FusionParams:
-    ys, raw = [], []
-    for it in progress_iter(read_labels(videos), "scanning videos"):
-        r = scanner.scan(it.path, it.file)
-        if r.score is not None:
-            ys.append(it.label)
-            raw.append(r.score)
-    y, s = np.array(ys), _logit(np.array(raw))
-    a, b = fit_platt(s, y, balanced=True)
-    p = sigmoid(a * s + b)
-    reals, fakes = np.sort(p[y == 0]), np.sort(p[y == 1])
-    k = int(np.floor(fpr * len(reals)))
-    t_fake = min(max(float(reals[len(reals) - k]) if k > 0 else float(reals[-1]) + 1e-6, 0.5), 0.999)
-    t_real = real_threshold(p, y == 1, miss, t_fake)
-    print(f"videos: n={len(y)} AUC {auc(y, p):.4f}; fake at >= {t_fake:.3f}: FPR "
-          f"{(reals >= t_fake).mean():.3f}, TPR {(fakes >= t_fake).mean():.3f}; real below {t_real:.3f}")
-    return FusionParams(a=a, b=b, threshold_fake=round(t_fake, 4), threshold_real=round(t_real, 4),
-                        expected_fpr=round(float((reals >= t_fake).mean()), 4),
-                        expected_tpr=round(float((fakes >= t_fake).mean()), 4),
-                        fitted_on=[videos.name], n=len(y))
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=Path("../shared/data"))
     ap.add_argument("--fpr", type=float, default=0.05, help="false-alarm budget per real image source")
-    ap.add_argument("--video-fpr", type=float, default=0.10)
     ap.add_argument("--miss", type=float, default=0.10)
     ap.add_argument("--frames-per-clip", type=int, default=4)
-    ap.add_argument("--no-videos", action="store_true", help="keep the current card's video entry")
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--version", default="2.0.0")
     ap.add_argument("--scores-cache", type=Path, help="keep the image scores here and reuse them")
@@ -215,11 +192,12 @@ def main() -> None:
             unsure |= np.nan_to_num(p[k][m], nan=-1) >= params[k].threshold_real
         print(f"| {s} | {m.sum()} | {fake[m].mean():.1%} ({fake[m].sum()}) | {unsure.mean():.1%} | "
               f"{face_fake} / {gen_fake} |")
-    video = previous.video if (args.no_videos and previous is not None) else None
-    if not args.no_videos:
-        video = fit_video(scanner, args.data / "video/dev", args.video_fpr, args.miss)
-    cmd = f"python scripts/fit_fusion.py --data {args.data} --out {args.out}"
-    FusionCard(version=args.version, image=params[FACE], generated=params[GENERATED], video=video,
+    # Videos have their own fit (scripts/video_features.py fit): keep the card's entries.
+    cmd = (f"python scripts/fit_fusion.py --data {args.data} --out {args.out}; "
+           "video and video_model: python scripts/video_features.py fit runs/v15/pipe.jsonl")
+    FusionCard(version=args.version, image=params[FACE], generated=params[GENERATED],
+               video=previous.video if previous is not None else None,
+               video_model=previous.video_model if previous is not None else None,
                command=cmd, created=dt.date.today()).save(args.out)
     print(f"wrote {args.out}")
 

@@ -166,14 +166,14 @@ def test_a_person_seen_in_one_frame_does_not_decide_the_clip() -> None:
 
     scanner = SimpleNamespace(fusion=None, band=(0.35, 0.65))
     steady, blip = track(0, range(32), 0.05), track(1, range(5, 6), 0.98)
-    tracks, fused = _fuse_video([steady, blip], [], {}, scanner, 32)  # type: ignore[arg-type]
+    tracks, fused = _fuse_video([steady, blip], [], scanner, 32)  # type: ignore[arg-type]
     assert fused.verdict == "real" and fused.score == pytest.approx(0.05)
     assert [t.counted for t in tracks] == [True, False] and tracks[1].score == pytest.approx(0.98)
     # A person seen in 4 of 32 frames (over 10 %) counts...
-    tracks, fused = _fuse_video([steady, track(1, range(4), 0.98)], [], {}, scanner, 32)  # type: ignore[arg-type]
+    tracks, fused = _fuse_video([steady, track(1, range(4), 0.98)], [], scanner, 32)  # type: ignore[arg-type]
     assert fused.verdict == "fake" and all(t.counted for t in tracks)
     # ...and when brief faces are all there is, they are judged.
-    _, fused = _fuse_video([blip], [], {}, scanner, 32)  # type: ignore[arg-type]
+    _, fused = _fuse_video([blip], [], scanner, 32)  # type: ignore[arg-type]
     assert fused.verdict == "fake"
 
 

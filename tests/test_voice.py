@@ -210,16 +210,16 @@ def test_video_score_takes_blinks_and_lip_sync_but_not_motion_nor_voice() -> Non
         return [(SimpleNamespace(name=n.replace("_", "-")), Evidence(score=v)) for n, v in scores.items()]
 
     # A confident "no blending" from the frame model does not cancel missing blinks...
-    tracks, fused = _fuse_video([track], clip(blink=0.8, motion=0.1), {}, scanner)  # type: ignore[arg-type]
+    tracks, fused = _fuse_video([track], clip(blink=0.8, motion=0.1), scanner)  # type: ignore[arg-type]
     assert fused.score == pytest.approx(0.8) and fused.verdict == "fake"
     assert tracks[0].frame_score == pytest.approx(0.05) and tracks[0].evidence["motion"] == 0.1
-    _, fused = _fuse_video([track], clip(blink=0.5, lip_sync=0.7), {}, scanner)  # type: ignore[arg-type]
+    _, fused = _fuse_video([track], clip(blink=0.5, lip_sync=0.7), scanner)  # type: ignore[arg-type]
     assert fused.score == pytest.approx(0.7)
     # ...while motion (reported only) does not raise the score...
-    _, fused = _fuse_video([track], clip(motion=0.95), {}, scanner)  # type: ignore[arg-type]
+    _, fused = _fuse_video([track], clip(motion=0.95), scanner)  # type: ignore[arg-type]
     assert fused.score == pytest.approx(0.05) and fused.verdict == "real"
     # ...nor does a temporal analyzer with no opinion (0.5) or a human pattern.
-    _, fused = _fuse_video([track], clip(blink=0.5, lip_sync=0.3), {}, scanner)  # type: ignore[arg-type]
+    _, fused = _fuse_video([track], clip(blink=0.5, lip_sync=0.3), scanner)  # type: ignore[arg-type]
     assert fused.score == pytest.approx(0.05) and fused.verdict == "real"
 
 

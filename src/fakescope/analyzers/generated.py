@@ -18,6 +18,11 @@ from fakescope.models import LoadedModel, load_model
 # 3x3 crops of 128 px keep a 512 px photo near 15 ms on two cores; more crops bought
 # little on the dev pictures (docs/metrics.md, "Generated images").
 MAX_CROPS = 9
+# On a video frame, the region around the largest face (this many face sizes wide) is
+# also read on its own: a talking head is generated where the face is, while the rest of
+# the frame may be a real background, an inset or a caption.
+FACE_REGION = 1.3
+FACE_CROPS = 4
 
 
 def crop_positions(h: int, w: int, size: int, max_crops: int = MAX_CROPS) -> list[tuple[int, int]]:
@@ -44,7 +49,7 @@ def cut_crops(rgb: np.ndarray, size: int, max_crops: int = MAX_CROPS,
 class GeneratedImageAnalyzer:
     name = "generated"
     needs_faces = False
-    media_types = frozenset({"image"})
+    media_types = frozenset({"image", "frame"})
 
     def __init__(self, model_name: str = "generated", threads: int = 0) -> None:
         self._model: LoadedModel = load_model(model_name, threads=threads)
@@ -71,9 +76,15 @@ class GeneratedImageAnalyzer:
         logits, cams = self.run(crops)
         mean = float(logits.mean())
         p = self.probability(mean)
+        frame = item.media.format == "frame"
+        face = self.face_logit(item) if frame else None
         return Evidence(
             score=p,
             details={
+                # On video frames, the median crop too: a caption bar, a logo or an inset
+                # covers a few crops and moves the mean, hardly the median.
+                **({"median_logit": round(float(np.median(logits)), 4)} if frame else {}),
+                **({"face_logit": round(face, 4)} if face is not None else {}),
                 "crops": len(pos),
                 "crop_size": size,
                 "mean_logit": round(mean, 4),
@@ -83,6 +94,22 @@ class GeneratedImageAnalyzer:
             image_heatmaps=[ImageHeatmap(heat=self._heat(rgb.shape[:2], size, pos, cams),
                                          source=self.name)] if item.settings.explain else [],
         )
+
+    def face_logit(self, item: ScanItem) -> float | None:
+        """Mean crop logit of the region around the largest face (None without one)."""
+        if not item.faces:
+            return None
+        rgb = item.media.rgb
+        x0, y0, x1, y1 = max(item.faces, key=lambda f: f.eye_distance).box
+        half = FACE_REGION / 2 * max(x1 - x0, y1 - y0)
+        cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+        h, w = rgb.shape[:2]
+        region = rgb[int(max(0, cy - half)):int(min(h, cy + half)),
+                     int(max(0, cx - half)):int(min(w, cx + half))]
+        if min(region.shape[:2]) < 32:
+            return None
+        crops, _ = cut_crops(region, self.card.input.size, FACE_CROPS)
+        return float(self.run(crops)[0].mean())
 
     def _heat(self, shape: tuple[int, ...], size: int, pos: list[tuple[int, int]],
               cams: np.ndarray) -> np.ndarray:

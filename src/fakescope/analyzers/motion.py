@@ -42,7 +42,8 @@ def landmark_flicker(mesh: np.ndarray, interocular: np.ndarray) -> float:
 
 def box_jitter(mesh: np.ndarray, interocular: np.ndarray) -> float:
     ok = ~np.isnan(mesh[:, 0, 0])
-    c = np.nanmean(mesh[:, :468], axis=1)
+    c = np.full((len(mesh), 2), np.nan)
+    c[ok] = mesh[ok, :468].mean(axis=1)  # frames without a face stay NaN, without a warning
     vals = []
     for t in range(1, len(mesh) - 1):
         if ok[t - 1] and ok[t] and ok[t + 1]:

@@ -48,6 +48,12 @@ def _lipsync() -> Analyzer:
     return LipSyncAnalyzer()
 
 
+def _face_detail() -> Analyzer:
+    from fakescope.analyzers.face_detail import FaceDetailAnalyzer
+
+    return FaceDetailAnalyzer()
+
+
 def _voice() -> Analyzer:
     from fakescope.analyzers.voice import VoiceAnalyzer
 
@@ -61,12 +67,13 @@ BUILTIN: dict[str, Callable[[], Analyzer]] = {
     "blink": _blink,
     "motion": _motion,
     "lip-sync": _lipsync,
+    "face-detail": _face_detail,
     "voice": _voice,
 }
 # Built-in analyzers that run only when named (`--analyzers`); none at present.
 OPT_IN: frozenset[str] = frozenset()
 # Built-in analyzers without a model (and so without a card for `fakescope models`).
-MODEL_FREE = frozenset({"metadata", "blink", "motion", "lip-sync"})
+MODEL_FREE = frozenset({"metadata", "blink", "motion", "lip-sync", "face-detail"})
 
 ENTRY_POINT_GROUP = "fakescope.analyzers"
 

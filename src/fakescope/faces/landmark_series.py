@@ -21,6 +21,15 @@ RIGHT_EYE = (33, 160, 158, 133, 153, 144)
 LEFT_EYE = (362, 385, 387, 263, 373, 380)
 INNER_LIP_TOP, INNER_LIP_BOTTOM = 13, 14
 MOUTH_CORNERS = (61, 291)
+LIPS_OUTER = (61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291, 409, 270, 269, 267, 0, 37, 39, 40, 185)
+BROWS_AND_EYES = (70, 63, 105, 66, 107, 336, 296, 334, 293, 300, *RIGHT_EYE, *LEFT_EYE)
+NOSE_TIP, CHIN = 1, 152
+# Per dense frame, fine detail (mean |Laplacian|) of the mouth, the eyes and brows, the
+# lower and the upper face, and how well the upper face's fine detail matches the
+# previous frame's (DETAIL_COLUMNS order). Lip-sync dubbing repaints the lower face;
+# frame-by-frame synthesis re-draws skin texture every frame, where a camera keeps it.
+DETAIL_COLUMNS = ("mouth", "eyes", "lower", "upper", "upper_corr")
+DETAIL_SIDE = 64
 
 
 @dataclass
@@ -28,6 +37,7 @@ class LandmarkSeries:
     times: np.ndarray  # (T,) seconds
     mesh: np.ndarray  # (T, 478, 2) pixels; NaN where no face was found
     fps: float
+    detail: np.ndarray | None = None  # (T, len(DETAIL_COLUMNS)); NaN where not measured
 
     @property
     def found(self) -> np.ndarray:
@@ -128,26 +138,84 @@ def collect(frames, fps: float,  # type: ignore[no-untyped-def]
     (``Frame.origin``, see ``window_region``).
     """
     marker = DenseLandmarker()
-    times, meshes = [], []
+    times, meshes, details = [], [], []
     empty = np.full((478, 2), np.nan, np.float32)
+    detail = FineDetail()
     try:
         for fr in frames:
             times.append(fr.time_s)
             box = box_at(fr.time_s) if box_at is not None else None
             if box is None:
-                m = marker(fr.rgb)
+                seen = fr.rgb
+                m = marker(seen)
+                m_seen = m
             else:
                 ox, oy = fr.origin
-                window, m_img2win = _window(fr.rgb, box - np.array([ox, oy, ox, oy]))
-                m = marker(window)
+                seen, m_img2win = _window(fr.rgb, box - np.array([ox, oy, ox, oy]))
+                m = m_seen = marker(seen)
                 if m is not None:
                     inv = cv2.invertAffineTransform(m_img2win)
                     m = (m @ inv[:, :2].T + inv[:, 2] + np.array([ox, oy])).astype(np.float32)
-            meshes.append(m if m is not None and len(m) == 478 else empty)
+            ok = m is not None and len(m) == 478
+            meshes.append(m if ok else empty)
+            details.append(detail(seen, m_seen if ok else None))
     finally:
         marker.close()
     mesh = np.stack(meshes) if meshes else np.zeros((0, 478, 2), np.float32)
-    return LandmarkSeries(times=np.array(times, np.float64), mesh=mesh, fps=fps)
+    return LandmarkSeries(times=np.array(times, np.float64), mesh=mesh, fps=fps,
+                          detail=np.array(details, np.float64).reshape(-1, len(DETAIL_COLUMNS)))
+
+
+def _box_mean(lap: np.ndarray, pts: np.ndarray, grow_y: float = 0.0) -> float:
+    h, w = lap.shape
+    x0, y0 = pts.min(axis=0)
+    x1, y1 = pts.max(axis=0)
+    dy = (y1 - y0) * grow_y
+    x0, x1 = int(max(0, np.floor(x0))), int(min(w, np.ceil(x1)))
+    y0, y1 = int(max(0, np.floor(y0 - dy))), int(min(h, np.ceil(y1 + dy)))
+    if x1 - x0 < 3 or y1 - y0 < 3:
+        return float("nan")
+    return float(lap[y0:y1, x0:x1].mean())
+
+
+class FineDetail:
+    """Per-frame fine-detail statistics of the face FaceMesh found (``DETAIL_COLUMNS``).
+
+    Keeps the previous frame's upper-face detail, pose-normalised, to compare with the
+    next; make one per series."""
+
+    def __init__(self) -> None:
+        self._prev: np.ndarray | None = None
+
+    def __call__(self, rgb: np.ndarray, mesh: np.ndarray | None) -> list[float]:
+        nan = float("nan")
+        if mesh is None:
+            self._prev = None
+            return [nan] * len(DETAIL_COLUMNS)
+        grey = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY).astype(np.float32)
+        lap = np.abs(cv2.Laplacian(grey, cv2.CV_32F, ksize=3))
+        mouth = _box_mean(lap, mesh[list(LIPS_OUTER)])
+        eyes = _box_mean(lap, mesh[list(BROWS_AND_EYES)], grow_y=0.2)
+        face_x = mesh[[234, 454], 0]  # cheek edges: the face's width
+        nose, chin, brow = mesh[NOSE_TIP], mesh[CHIN], mesh[list(BROWS_AND_EYES)].min(axis=0)
+        lower = _box_mean(lap, np.array([[face_x.min(), nose[1]], [face_x.max(), chin[1]]]))
+        upper = _box_mean(lap, np.array([[face_x.min(), brow[1]], [face_x.max(), nose[1]]]))
+        corr = nan
+        # Upper face (brows to nose tip) mapped onto a fixed square: the same skin lands
+        # on the same pixels frame after frame; its high-pass part is the fine detail.
+        src = np.float32([[face_x.min(), brow[1]], [face_x.max(), brow[1]], [face_x.min(), nose[1]]])
+        if np.all(np.isfinite(src)) and face_x.max() - face_x.min() > 8 and nose[1] - brow[1] > 4:
+            dst = np.float32([[0, 0], [DETAIL_SIDE, 0], [0, DETAIL_SIDE]])
+            patch = cv2.warpAffine(grey, cv2.getAffineTransform(src, dst), (DETAIL_SIDE, DETAIL_SIDE),
+                                   flags=cv2.INTER_AREA)
+            hp = patch - cv2.GaussianBlur(patch, (0, 0), 2.0)
+            hp = (hp - hp.mean()) / (hp.std() + 1e-6)
+            if self._prev is not None:
+                corr = float(np.mean(hp * self._prev))
+            self._prev = hp
+        else:
+            self._prev = None
+        return [mouth, eyes, lower, upper, corr]
 
 
 def _window(rgb: np.ndarray, box: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

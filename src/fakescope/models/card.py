@@ -8,6 +8,7 @@ and the metrics measured with the exact command that produced them.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from pathlib import Path
 from typing import Literal
 
@@ -106,6 +107,36 @@ class FusionParams(BaseModel):
     n: int | None = None
 
 
+class ClipModel(BaseModel):
+    """A video's evidence over time and over its frames, in one logistic model.
+
+    Each feature is a value from the clip's analyzers, named as in the report
+    (``analyzer`` for its score, ``analyzer.detail`` for a statistic); a missing one takes
+    its ``absent`` value. Fitted by ``scripts/video_features.py fit`` with every source
+    group weighed alike, heavily regularised (``l2``): few clips, many generators."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    features: list[str]
+    absent: list[float]
+    mean: list[float]
+    scale: list[float]
+    coef: list[float]
+    intercept: float
+    l2: float
+    fitted_on: list[str] = Field(default_factory=list)
+    n: int | None = None
+
+    def logit(self, values: dict[str, float | None]) -> float:
+        z = self.intercept
+        for name, absent, mu, sd, w in zip(self.features, self.absent, self.mean, self.scale, self.coef,
+                                           strict=True):
+            v = values.get(name)
+            v = absent if v is None or not math.isfinite(v) else v
+            z += w * (v - mu) / sd
+        return z
+
+
 class FusionCard(BaseModel):
     """How fakescope turns analyzer scores into one probability and a verdict.
 
@@ -120,6 +151,8 @@ class FusionCard(BaseModel):
     image: FusionParams = Field(description="face-manipulation evidence in photos")
     generated: FusionParams | None = Field(None, description="generated-image evidence in photos")
     video: FusionParams | None = None
+    video_model: ClipModel | None = Field(
+        None, description="the clip model whose probability stands beside the face model's in a video")
     command: str
     created: dt.date
 

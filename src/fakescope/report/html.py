@@ -41,7 +41,8 @@ _EXPLAIN_FAKE_BY = {
     "generated_image": "The picture carries the traces an image generator (diffusion model or GAN) "
                        "leaves, strongly enough to call it generated.",
     "provenance": "Its provenance decides: see the reason and the provenance panel.",
-    "temporal": "How the face moves over time (blinking, lip-sync) is unlike real footage.",
+    "temporal": "The clip's evidence over time and around the face (blinking, fine detail from "
+                "frame to frame, head motion, generated-image traces) is unlike real footage.",
 }
 
 

@@ -106,7 +106,8 @@ class TrackResult(BaseModel):
     frame_score: float | None = Field(
         None, description="robust aggregate of the per-frame face-forgery scores")
     evidence: dict[str, float | None] = Field(
-        default_factory=dict, description="temporal analyzers' scores for this track")
+        default_factory=dict, description="temporal analyzers' scores for this track, and the clip "
+        "model's probability (`clip-model`) when the fusion card has one")
     box: tuple[float, float, float, float] = Field(description="box in the track's most suspicious frame")
 
 
@@ -144,7 +145,8 @@ class ScanReport(BaseModel):
     reason: str = Field("", description="one line explaining the verdict")
     decided_by: EvidenceKind | None = Field(
         None, description="the kind of evidence behind the verdict (schema 1.5): face_manipulation, "
-        "generated_image, temporal (video: blinking, lip-sync), synthetic_voice or provenance")
+        "generated_image, temporal (video: the clip model or blinking and lip-sync), synthetic_voice or "
+        "provenance")
     evidence: dict[str, float] = Field(
         default_factory=dict, description="calibrated probability per kind of evidence that was "
         "judged, e.g. {\"face_manipulation\": 0.12, \"generated_image\": 0.91} (schema 1.5)")

@@ -42,7 +42,7 @@ from fakescope.errors import FakescopeError
 from fakescope.evaluation.calibration import sigmoid
 from fakescope.faces.tracking import Track, Tracker
 from fakescope.faces.types import Face
-from fakescope.fusion import FACE, GENERATED, Fused, apply_provenance, band_of, calibrate, verdict_for
+from fakescope.fusion import FACE, Fused, apply_provenance, band_of, calibrate, verdict_for
 from fakescope.media import LoadedFile
 from fakescope.media.types import ImageMedia
 from fakescope.media.video import VideoMedia
@@ -61,7 +61,11 @@ from fakescope.scan.timing import ms_since
 if TYPE_CHECKING:
     from fakescope.scan.scanner import Scanner
 
-SCORED_TEMPORAL = frozenset({"blink", "lip-sync"})
+SCORED_TEMPORAL = frozenset({"blink", "lip-sync"})  # without a clip model in the fusion card
+# Whole-frame analyzers (generated-image traces) read every WHOLE_FRAME_EVERY-th sampled
+# frame, and in dense mode one frame every WHOLE_FRAME_EVERY_S: their evidence is a mean.
+WHOLE_FRAME_EVERY = 4
+WHOLE_FRAME_EVERY_S = 0.5
 # Detection cost on video (docs/architecture.md, "Video"): the small-face tile search runs
 # on every TILE_EVERY-th detection (and whenever a frame shows no face otherwise); in
 # dense mode the detectors run every REDETECT_S seconds and FaceMesh follows the faces
@@ -138,6 +142,8 @@ def scan_video(scanner: Scanner, loaded: LoadedFile, media: VideoMedia, display:
     tracker = Tracker()
     timeline: list[TimelinePoint] = []
     whole_frame: dict[str, list[float]] = {}
+    whole_details: dict[str, list[dict]] = {}
+    last_whole = -np.inf
     top: list[SuspiciousFrame] = []
     n = 0
     t_faces = t_an = 0.0
@@ -160,8 +166,12 @@ def scan_video(scanner: Scanner, loaded: LoadedFile, media: VideoMedia, display:
                         faces=faces, settings=s)
         per_face: list[list[float]] = [[] for _ in faces]
         heatmaps: list[FaceHeatmap] = []
+        # Whole-frame evidence is a mean over the clip: a few frames a second carry it.
+        whole_now = (fr.time_s - last_whole >= WHOLE_FRAME_EVERY_S) if vs.fps else n % WHOLE_FRAME_EVERY == 0
+        if whole_now:
+            last_whole = fr.time_s
         for a in frame_analyzers:
-            if a.name in errors:
+            if a.name in errors or (not a.needs_faces and not whole_now):
                 continue
             ta = time.perf_counter()
             try:
@@ -178,6 +188,7 @@ def scan_video(scanner: Scanner, loaded: LoadedFile, media: VideoMedia, display:
                 heatmaps += ev.heatmaps
             elif not a.needs_faces and ev.score is not None:
                 whole_frame.setdefault(a.name, []).append(ev.score)
+                whole_details.setdefault(a.name, []).append(ev.details)
         t_an += time.perf_counter() - t0
         face_scores = [float(np.mean(v)) if v else None for v in per_face]
         for track, sc in zip(tracks, face_scores, strict=True):
@@ -238,8 +249,8 @@ def scan_video(scanner: Scanner, loaded: LoadedFile, media: VideoMedia, display:
     sound = soundtrack_evidence(scanner, media)
     if sound is not None:
         timing.analyzers += sound.time_ms
-    tracks_out, fused = _fuse_video(tracker.tracks, clip_results, whole_frame, scanner,
-                                    frames_analysed)
+    whole_summary = {name: _mean_details(ds) for name, ds in whole_details.items()}
+    tracks_out, fused = _fuse_video(tracker.tracks, clip_results, scanner, frames_analysed, whole_summary)
     t0 = time.perf_counter()
     provenance = scanner.provenance.check(loaded, None)
     timing.provenance = ms_since(t0)
@@ -262,7 +273,8 @@ def scan_video(scanner: Scanner, loaded: LoadedFile, media: VideoMedia, display:
             analyzer_reports.append(AnalyzerResult(
                 name=a.name, version=a.version,
                 score=round(score, 4) if score is not None else None,
-                details={"frames": frames_analysed, "aggregation": (
+                details={"frames": len(vals) if vals else frames_analysed,
+                         **whole_summary.get(a.name, {}), "aggregation": (
                     "mean over frames" if not a.needs_faces else
                     "per track: trimmed mean of frame logits; clip: max over counted tracks")},
                 time_ms=round(spent.get(a.name, 0.0), 2)))
@@ -306,6 +318,30 @@ def scan_video(scanner: Scanner, loaded: LoadedFile, media: VideoMedia, display:
     return report
 
 
+def _mean_details(details: list[dict]) -> dict[str, float]:
+    """The mean over frames of each number a whole-frame analyzer reports per frame."""
+    keys = {k for d in details for k, v in d.items()
+            if isinstance(v, int | float) and not isinstance(v, bool)}
+    return {k: round(float(np.mean([d[k] for d in details if k in d])), 4) for k in sorted(keys)
+            if k not in ("crops", "crop_size")}
+
+
+def clip_features(clip_results: list[tuple[Analyzer, Evidence]],
+                  whole_summary: dict[str, dict[str, float]]) -> dict[str, float | None]:
+    """The values a clip model reads, named as in the report: ``analyzer`` (its score) and
+    ``analyzer.statistic`` (its details)."""
+    out: dict[str, float | None] = {}
+    for a, ev in clip_results:
+        out[a.name] = ev.score
+        for k, v in ev.details.items():
+            if isinstance(v, int | float) and not isinstance(v, bool):
+                out[f"{a.name}.{k}"] = float(v)
+    for name, d in whole_summary.items():
+        for k, v in d.items():
+            out[f"{name}.{k}"] = v
+    return out
+
+
 def _thin(tracks: list[Track], cap: int) -> None:
     """Keep memory bounded in dense mode: halve a track's stored points when it overflows."""
     for t in tracks:
@@ -313,10 +349,15 @@ def _thin(tracks: list[Track], cap: int) -> None:
             t.points = t.points[::2]
 
 
-def _fuse_video(tracks: list[Track], clip_results: list[tuple[Analyzer, Evidence]],
-                whole_frame: dict[str, list[float]], scanner: Scanner,
-                frames_analysed: int | None = None) -> tuple[list[TrackResult], Fused]:
+def _fuse_video(tracks: list[Track], clip_results: list[tuple[Analyzer, Evidence]], scanner: Scanner,
+                frames_analysed: int | None = None,
+                whole_summary: dict[str, dict[str, float]] | None = None,
+                ) -> tuple[list[TrackResult], Fused]:
     main = max(tracks, key=lambda t: len(t.points), default=None)
+    model = scanner.fusion.video_model if scanner.fusion is not None else None
+    clip_p = None
+    if model is not None and main is not None:
+        clip_p = float(sigmoid(model.logit(clip_features(clip_results, whole_summary or {}))))
     if frames_analysed is None:
         frames_analysed = max((p.frame + 1 for t in tracks for p in t.points), default=0)
     need = max(MIN_TRACK_FRAMES, MIN_TRACK_SHARE * frames_analysed)
@@ -332,7 +373,14 @@ def _fuse_video(tracks: list[Track], clip_results: list[tuple[Analyzer, Evidence
         evidence: dict[str, float | None] = {}
         if t is main and ff is not None:
             evidence = dict(temporal)
-            leaning = [v for n, v in temporal.items() if n in SCORED_TEMPORAL and v is not None and v > 0.5]
+            if clip_p is not None:
+                # The clip model (blinking, fine detail over time, head motion, generated-
+                # image traces on the frames) beside the face model: the higher decides.
+                evidence["clip-model"] = round(clip_p, 4)
+                leaning = [clip_p]
+            else:
+                leaning = [v for n, v in temporal.items()
+                           if n in SCORED_TEMPORAL and v is not None and v > 0.5]
             score = max([ff, *leaning])
             if score > ff:
                 kind_of[t.id] = "temporal"
@@ -346,11 +394,13 @@ def _fuse_video(tracks: list[Track], clip_results: list[tuple[Analyzer, Evidence
         ))
     parts = [(tr.score, f"person {tr.id + 1}", kind_of[tr.id]) for tr in out
              if tr.score is not None and tr.counted]
-    parts += [(float(np.mean(v)), name, GENERATED) for name, v in whole_frame.items() if v]
+    params = scanner.fusion.video if scanner.fusion is not None else None
     if not parts:
+        # Whole-frame generated-image traces alone do not judge a clip: real video frames
+        # were that model's most frequent false alarms (docs/metrics.md, "Video"); they
+        # count through the clip model, beside a face.
         return out, Fused("no_face", None, [], "no face found in the analysed frames")
     raw, what, kind = max(parts)
-    params = scanner.fusion.video if scanner.fusion is not None else None
     score = calibrate(raw, params)
     verdict, reason = verdict_for(score, band_of(params, scanner.band))
     if len(parts) > 1 and verdict == "fake":

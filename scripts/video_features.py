@@ -1,0 +1,279 @@
+"""Per-clip evidence for the video study of issue 15: every analyzer's score and
+statistics from one normal scan, plus the generated-image model on sampled frames
+(whole frame and face region), written as JSON Lines; then single-evidence AUCs per set
+and leave-one-generator-out logistic models over evidence groups.
+
+    python scripts/video_features.py extract --set dev=../shared/data/video/dev \
+        --set gen2=../shared/data/video/gen2 --out runs/v15/features.jsonl
+    python scripts/video_features.py study runs/v15/features.jsonl
+    python scripts/video_features.py fit runs/v15/features.jsonl   # writes the fusion card
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+
+
+def _labels(root: Path) -> list[dict[str, str]]:
+    with open(root / "labels.csv", newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+def extract(sets: list[str], out: Path) -> None:
+    from fakescope.config import ProvenanceSettings, ScanSettings
+    from fakescope.progress import progress_iter
+    from fakescope.scan.scanner import Scanner
+
+    scanner = Scanner(ScanSettings(provenance=ProvenanceSettings(registry=None), explain=False))
+    done = set()
+    if out.exists():
+        done = {(r["set"], r["file"]) for r in map(json.loads, out.read_text().splitlines())}
+    todo = []
+    for spec in sets:
+        name, root = spec.split("=", 1)
+        todo += [(name, Path(root), row) for row in _labels(Path(root)) if (name, row["file"]) not in done]
+    with open(out, "a") as fh:
+        for name, root, row in progress_iter(todo, "clips"):
+            r = scanner.scan(root / row["file"], row["file"])
+            rec = {"set": name, "file": row["file"], "label": int(row["label"] in ("fake", "spoof")),
+                   "method": row.get("method") or row["label"], "group": row.get("group", ""),
+                   "verdict": r.verdict, "score": r.score,
+                   "width": r.media.width, "has_audio": bool(r.video and r.video.has_audio)}
+            for a in r.analyzers:
+                rec[a.name] = a.score
+                for k, v in (a.details or {}).items():
+                    if isinstance(v, int | float) and not isinstance(v, bool):
+                        rec[f"{a.name}.{k}"] = v
+            main = max(r.tracks, key=lambda t: t.frames, default=None)
+            rec["frame_score"] = main.frame_score if main else None
+            rec["clip-model"] = main.evidence.get("clip-model") if main else None
+            fh.write(json.dumps(rec) + "\n")
+            fh.flush()
+
+
+def auc(y: np.ndarray, s: np.ndarray) -> float:
+    ok = np.isfinite(s)
+    y, s = y[ok], s[ok]
+    pos, neg = s[y == 1], s[y == 0]
+    if not len(pos) or not len(neg):
+        return float("nan")
+    gt = (pos[:, None] > neg[None, :]).mean() + 0.5 * (pos[:, None] == neg[None, :]).mean()
+    return float(gt)
+
+
+def study(path: Path) -> None:
+    rows = [json.loads(x) for x in path.read_text().splitlines()]
+    keys = sorted({k for r in rows for k, v in r.items() if isinstance(v, int | float)
+                   and not isinstance(v, bool) and k not in ("label",)})
+    sets = sorted({r["set"] for r in rows})
+    print(f"{'feature':34s} " + " ".join(f"{s:>7s}" for s in [*sets, "all"]))
+    for k in keys:
+        cells = []
+        for s in [*sets, "all"]:
+            sel = [r for r in rows if s in ("all", r["set"])]
+            y = np.array([r["label"] for r in sel])
+            v = np.array([r.get(k) if r.get(k) is not None else np.nan for r in sel], float)
+            cells.append(auc(y, v))
+        print(f"{k:34s} " + " ".join(f"{c:7.3f}" for c in cells))
+
+
+# Evidence groups for the ablation; each a list of (feature, value when absent).
+GROUPS: dict[str, list[tuple[str, float]]] = {
+    "frames": [("ff_logit", 0.0)],
+    "blink": [("blink", 0.5)],
+    "lipsync": [("lip-sync", 0.5)],
+    "detail": [("face-detail.mouth_vs_eyes", 0.0), ("face-detail.lower_vs_upper", 0.0),
+               ("face-detail.detail_flicker", 0.0), ("face-detail.detail_corr", 0.0),
+               ("face-detail.mouth_vs_eyes_sd", 0.0)],
+    "generated": [("generated.median_logit", 0.0), ("generated.face_logit", 0.0)],
+    "generated_mean": [("generated.mean_logit", 0.0), ("generated.face_logit", 0.0)],
+    "voice": [("voice.logit", 0.0)],
+    "motion": [("motion.flicker", 0.0), ("motion.jitter", 0.0), ("motion.drift", 0.0),
+               ("motion.lighting", 0.0)],
+    "smoothness": [("motion.flicker", 0.0), ("motion.jitter", 0.0)],
+}
+# The shipped clip model (docs/metrics.md, "Video"): chosen by the ablation below.
+SHIPPED = ["blink", "detail", "generated", "smoothness"]
+SHIPPED_L2 = 200.0
+
+
+def _logit(p: float | None) -> float:
+    if p is None:
+        return float("nan")
+    p = min(max(p, 1e-4), 1 - 1e-4)
+    return float(np.log(p / (1 - p)))
+
+
+def design(rows: list[dict], feats: list[tuple[str, float]]) -> np.ndarray:
+    x = np.full((len(rows), len(feats)), np.nan)
+    for i, r in enumerate(rows):
+        r = {**r, "ff_logit": _logit(r.get("frame_score"))}
+        for j, (k, absent) in enumerate(feats):
+            v = r.get(k)
+            x[i, j] = absent if v is None or not np.isfinite(v) else v
+    return x
+
+
+def fit_logistic(x: np.ndarray, y: np.ndarray, w: np.ndarray, l2: float = 1.0,
+                 ) -> tuple[np.ndarray, float, np.ndarray, np.ndarray]:
+    """Weighted L2 logistic regression on standardised features (Newton steps)."""
+    mu, sd = x.mean(0), x.std(0) + 1e-9
+    z = np.hstack([(x - mu) / sd, np.ones((len(x), 1))])
+    beta = np.zeros(z.shape[1])
+    reg = np.full(z.shape[1], l2)
+    reg[-1] = 0.0
+    for _ in range(50):
+        p = 1 / (1 + np.exp(-z @ beta))
+        g = z.T @ (w * (p - y)) + reg * beta
+        h = (z * (w * p * (1 - p))[:, None]).T @ z + np.diag(reg + 1e-9)
+        step = np.linalg.solve(h, g)
+        beta -= step
+        if np.abs(step).max() < 1e-8:
+            break
+    return beta[:-1], float(beta[-1]), mu, sd
+
+
+def balanced_weights(rows: list[dict]) -> np.ndarray:
+    """Each class weighs half; within fakes each method alike, within reals each group alike."""
+    w = np.zeros(len(rows))
+    for label in (0, 1):
+        key = "method" if label else "group"
+        idx = [i for i, r in enumerate(rows) if r["label"] == label]
+        kinds = {rows[i][key] for i in idx}
+        for i in idx:
+            n_kind = sum(1 for j in idx if rows[j][key] == rows[i][key])
+            w[i] = 0.5 / len(kinds) / n_kind
+    return w * len(rows)
+
+
+def out_of_fold(rows: list[dict], feats: list[tuple[str, float]], l2: float = 1.0) -> np.ndarray:
+    """Each source group (a repository or collection: its fakes and its real clips) held out."""
+    x, y = design(rows, feats), np.array([r["label"] for r in rows], float)
+    groups = np.array([f"{r['set']}:{r['group']}" for r in rows])
+    out = np.full(len(rows), np.nan)
+    for g in np.unique(groups):
+        test = groups == g
+        train = ~test
+        if len({*y[train]}) < 2:
+            continue
+        sub = [r for r, t in zip(rows, train, strict=True) if t]
+        coef, b, mu, sd = fit_logistic(x[train], y[train], balanced_weights(sub), l2)
+        out[test] = ((x[test] - mu) / sd) @ coef + b
+    return out
+
+
+def ablation(rows: list[dict]) -> None:
+    y = np.array([r["label"] for r in rows])
+    methods = sorted({r["method"] for r in rows if r["label"] == 1})
+    combos = [[g] for g in GROUPS] + [
+        ["blink", "detail", "smoothness"],
+        SHIPPED,
+        [*SHIPPED, "lipsync"],
+        [*SHIPPED, "voice"],
+        [*SHIPPED, "frames"],
+        ["blink", "detail", "generated_mean", "smoothness"],
+    ]
+    print(f"\n{'evidence (held-out group AUC)':44s} {'pooled':>7s} {'mean/m':>7s} " +
+          " ".join(f"{m[:7]:>7s}" for m in methods))
+    for combo in combos:
+        feats = [f for g in combo for f in GROUPS[g]]
+        s = out_of_fold(rows, feats, SHIPPED_L2)
+        per = []
+        for m in methods:
+            sel = np.array([(r["label"] == 0) or (r["method"] == m) for r in rows])
+            per.append(auc(y[sel], s[sel]))
+        print(f"{'+'.join(combo):44s} {auc(y, s):7.3f} {np.nanmean(per):7.3f} " +
+              " ".join(f"{a:7.3f}" for a in per))
+        if "frames" not in combo:
+            # The shipped shape: the clip model beside the frame model, the higher wins.
+            ff = design(rows, GROUPS["frames"])[:, 0]
+            m = np.maximum(s, ff)
+            per = [auc(y[sel], m[sel]) for sel in (np.array([(r["label"] == 0) or (r["method"] == k)
+                                                             for r in rows]) for k in methods)]
+            print(f"{'  max(frames, that)':44s} {auc(y, m):7.3f} {np.nanmean(per):7.3f} " +
+                  " ".join(f"{a:7.3f}" for a in per))
+
+
+def fit(path: Path, card_path: Path, fpr: float, miss: float) -> None:
+    """Fit the shipped clip model on every clip, its calibration and thresholds on the
+    held-out-group scores (so the thresholds hold for generators the model did not see),
+    and write both into the fusion card."""
+    import datetime as dt
+
+    from fakescope.evaluation.calibration import fit_platt, sigmoid
+    from fakescope.models.card import ClipModel, FusionCard, FusionParams
+
+    rows = [json.loads(x) for x in path.read_text().splitlines()]
+    rows = [r for r in rows if r.get("frame_score") is not None]
+    feats = [f for g in SHIPPED for f in GROUPS[g]]
+    y = np.array([r["label"] for r in rows])
+    x = design(rows, feats)
+    coef, b, mu, sd = fit_logistic(x, y.astype(float), balanced_weights(rows), SHIPPED_L2)
+    model = ClipModel(features=[f for f, _ in feats], absent=[a for _, a in feats],
+                      mean=[round(float(v), 6) for v in mu], scale=[round(float(v), 6) for v in sd],
+                      coef=[round(float(v), 6) for v in coef], intercept=round(b, 6), l2=SHIPPED_L2,
+                      fitted_on=sorted({r["set"] for r in rows}), n=len(rows))
+    oof = sigmoid(out_of_fold(rows, feats, SHIPPED_L2))
+    ff = np.array([r["frame_score"] for r in rows], float)
+    raw = np.maximum(oof, ff)
+    s = np.log(np.clip(raw, 1e-6, 1 - 1e-6) / np.clip(1 - raw, 1e-6, 1))
+    a, c = fit_platt(s, y, balanced=True)
+    p = sigmoid(a * s + c)
+    sets = sorted({r["set"] for r in rows})
+    # The fake threshold: the lowest at which no set's real clips exceed ``fpr`` called fake.
+    t_fake = 0.5
+    for st in sets:
+        reals = np.sort(p[(y == 0) & np.array([r["set"] == st for r in rows])])
+        k = int(np.floor(fpr * len(reals)))
+        t_fake = max(t_fake, float(reals[len(reals) - k]) if k > 0 else float(reals[-1]) + 1e-6)
+    t_fake = min(t_fake, 0.999)
+    fakes = np.sort(p[y == 1])
+    t_real = min(float(fakes[int(np.floor(miss * len(fakes)))]), t_fake)
+    params = FusionParams(a=round(a, 6), b=round(c, 6), threshold_fake=round(t_fake, 4),
+                          threshold_real=round(t_real, 4),
+                          expected_fpr=round(float((p[y == 0] >= t_fake).mean()), 4),
+                          expected_tpr=round(float((p[y == 1] >= t_fake).mean()), 4),
+                          fitted_on=sets, n=len(rows))
+    print(f"held-out-group AUC: clip model {auc(y, oof):.3f}, with the face model {auc(y, p):.3f}")
+    for st in sets:
+        sel = np.array([r["set"] == st for r in rows])
+        print(f"  {st}: AUC {auc(y[sel], p[sel]):.3f}; reals called fake "
+              f"{int(((p >= t_fake) & sel & (y == 0)).sum())}/{int((sel & (y == 0)).sum())}, fakes "
+              f"{int(((p >= t_fake) & sel & (y == 1)).sum())}/{int((sel & (y == 1)).sum())}")
+    print(f"fake at >= {t_fake:.3f}, real below {t_real:.3f}")
+    card = FusionCard.load(card_path)
+    card = card.model_copy(update={"video": params, "video_model": model, "created": dt.date.today()})
+    card.save(card_path)
+    print(f"wrote {card_path}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    e = sub.add_parser("extract")
+    e.add_argument("--set", action="append", required=True, help="name=folder with labels.csv")
+    e.add_argument("--out", type=Path, required=True)
+    s = sub.add_parser("study")
+    s.add_argument("features", type=Path)
+    f = sub.add_parser("fit")
+    f.add_argument("features", type=Path)
+    f.add_argument("--card", type=Path, default=Path("src/fakescope/models/weights/fusion.json"))
+    f.add_argument("--fpr", type=float, default=0.08, help="most real clips of any set called fake")
+    f.add_argument("--miss", type=float, default=0.10, help="most fakes called real")
+    args = ap.parse_args()
+    if args.cmd == "extract":
+        extract(args.set, args.out)
+    elif args.cmd == "fit":
+        fit(args.features, args.card, args.fpr, args.miss)
+    else:
+        study(args.features)
+        ablation([json.loads(x) for x in args.features.read_text().splitlines()])
+
+
+if __name__ == "__main__":
+    main()
