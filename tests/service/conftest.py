@@ -128,7 +128,7 @@ def make_client(db_url: str, tmp_path: Path, explaining_scanner: Any) -> Iterato
         kwargs: dict[str, Any] = {"scanner_factory": lambda: s, "start_workers": start_workers}
         if clock is not None:
             kwargs["clock"] = clock
-        client = TestClient(create_app(ServiceSettings(**values), **kwargs))
+        client = TestClient(create_app(ServiceSettings(**values), **kwargs), base_url="http://localhost")
         client.__enter__()
         clients.append(client)
         return client

@@ -125,7 +125,7 @@ def test_delete_removes_report_and_every_blob(make_client, jpeg_bytes: bytes, tm
     sid = upload(c, jpeg_bytes).json()["id"]
     assert wait_final(c, sid)["status"] == "done"
     folder = _blob_dir(tmp_path, sid)
-    assert sorted(p.name for p in folder.iterdir()) == ["heatmaps.npz", "upload.jpg"]
+    assert sorted(p.name for p in folder.iterdir()) == ["heatmaps.npz", "preview.jpg", "upload.jpg"]
     assert c.delete(f"/v1/scans/{sid}").status_code == 204
     assert not folder.exists()
     assert c.get(f"/v1/scans/{sid}").status_code == 404
@@ -378,3 +378,107 @@ def test_face_crops_only_when_the_operator_turns_them_on(make_client, jpeg_bytes
     assert sorted(z.files) == ["heat0", "image_heat0", "image_source0", "matrix0", "meta0"]
     assert max(z["heat0"].shape) <= 32 and z["matrix0"].shape == (2, 3)
     assert max(z["image_heat0"].shape) <= 256 and str(z["image_source0"]) == "generated"
+
+
+def test_without_keys_other_host_names_are_refused(make_client) -> None:  # type: ignore[no-untyped-def]
+    """DNS rebinding: a page on attacker.example that re-points its name at 127.0.0.1 reads
+    and deletes scans "same-origin" — unless its Host header gives it away."""
+    c = make_client(scanner=FastScanner())
+    for host in ("localhost", "localhost:8000", "127.0.0.1:8000", "[::1]:8000"):
+        assert c.get("/v1/scans", headers={"host": host}).status_code == 200, host
+    r = c.get("/v1/scans", headers={"host": "attacker.example:8000"})
+    assert r.status_code == 400 and "attacker.example" in r.json()["detail"]
+    assert c.delete("/v1/scans/x", headers={"host": "attacker.example"}).status_code == 400
+    named = make_client(scanner=FastScanner(), allowed_hosts="fakescope.lan")
+    assert named.get("/v1/scans", headers={"host": "fakescope.lan:8000"}).status_code == 200
+
+
+def test_without_keys_cross_site_writes_are_refused(make_client, jpeg_bytes: bytes) -> None:  # type: ignore[no-untyped-def]
+    """An HTML form or a text/plain fetch on any site can POST without a preflight."""
+    c = make_client(scanner=FastScanner(), cors_origins="https://app.example")
+    files = {"file": ("a.jpg", jpeg_bytes, "image/jpeg")}
+    for headers in ({"origin": "https://evil.example"}, {"origin": "null"}, {"sec-fetch-site": "cross-site"}):
+        r = c.post("/v1/scans", files=files, headers=headers)
+        assert r.status_code == 403 and "cross-site" in r.json()["detail"], headers
+        assert c.delete("/v1/scans/x", headers=headers).status_code == 403
+    assert c.get("/v1/scans", headers={"origin": "https://evil.example"}).status_code == 200  # reads: CORS
+    for headers in ({"origin": "http://localhost"}, {"origin": "https://app.example"},
+                    {"sec-fetch-site": "same-origin"}, {}):
+        assert c.post("/v1/scans", files=files, headers=headers).status_code == 202, headers
+    # Media is never sent as text or as a URL-encoded form: those bodies are refused outright.
+    for ctype in ("text/plain", "application/x-www-form-urlencoded", "text/plain; charset=utf-8"):
+        r = c.post("/v1/scans?filename=a.jpg", content=jpeg_bytes, headers={"content-type": ctype})
+        assert r.status_code == 415 and "not an upload" in r.json()["detail"], ctype
+    assert len(c.get("/v1/scans").json()["items"]) == 4
+
+
+def test_with_keys_the_browser_guard_stands_aside(make_client) -> None:  # type: ignore[no-untyped-def]
+    c = make_client(auth="required", scanner=FastScanner())
+    key = create_key(c.app.state.service.db, "a")
+    h = {"Authorization": f"Bearer {key.token}", "host": "scans.example.org", "origin": "https://ui.example"}
+    assert c.get("/v1/scans", headers=h).status_code == 200
+    assert c.delete("/v1/scans/nope", headers=h).status_code == 404
+
+
+def test_pictures_are_not_decoded_again_for_every_request(make_client, jpeg_bytes: bytes,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """A small file that decodes to a huge picture must not cost its decode per GET: the
+    worker stores the preview once, and full decodes (report pages) wait for a slot."""
+    from fakescope.service import render
+
+    c = make_client()
+    sid = c.post("/v1/scans", files={"file": ("a.jpg", jpeg_bytes, "image/jpeg")}).json()["id"]
+    assert wait_final(c, sid)["status"] == "done"
+    assert c.app.state.service.blobs.exists(render.preview_key(sid))
+    decodes = []
+    real_decode = render.decoded_rgb
+    monkeypatch.setattr(render, "decoded_rgb", lambda *a: decodes.append(1) or real_decode(*a))
+    for _ in range(3):
+        img = c.get(f"/v1/scans/{sid}/image")
+        assert img.status_code == 200 and Image.open(io.BytesIO(img.content)).size == (512, 512)
+    assert decodes == []
+    # A scan stored before previews were: decoded once, then served from the stored preview.
+    c.app.state.service.blobs.delete(render.preview_key(sid))
+    assert c.get(f"/v1/scans/{sid}/image").status_code == 200
+    assert c.get(f"/v1/scans/{sid}/image").status_code == 200 and decodes == [1]
+    # Every render slot taken (other report pages rendering): a clear 503, not a pile-up.
+    monkeypatch.setattr(render, "RENDER_WAIT_S", 0.05)
+    for _ in range(render.RENDER_SLOTS):
+        render._render_slots.acquire()
+    try:
+        r = c.get(f"/v1/scans/{sid}/report.html")
+        assert r.status_code == 503 and r.headers["retry-after"] == "5"
+    finally:
+        for _ in range(render.RENDER_SLOTS):
+            render._render_slots.release()
+    assert c.get(f"/v1/scans/{sid}/report.html").status_code == 200
+
+
+def _multipart(boundary: str, parts: list[tuple[str, bytes, dict[str, str]]]) -> bytes:
+    out = b""
+    for name, data, extra in parts:
+        disp = f'form-data; name="{name}"' + ('; filename="a.jpg"' if name == "file" else "")
+        head = f"Content-Disposition: {disp}\r\n" + "".join(f"{k}: {v}\r\n" for k, v in extra.items())
+        out += f"--{boundary}\r\n{head}\r\n".encode() + data + b"\r\n"
+    return out + f"--{boundary}--\r\n".encode()
+
+
+def test_the_whole_multipart_body_counts_against_the_limit(make_client, jpeg_bytes: bytes) -> None:
+    """Fields and part headers are bounded too, not only the file part."""
+    c = make_client(scanner=FastScanner(), max_upload_mb=(len(jpeg_bytes) + 1000) / 2**20)
+    ctype = {"content-type": "multipart/form-data; boundary=XyZ"}
+    file = ("file", jpeg_bytes, {"Content-Type": "image/jpeg"})
+    # Thousands of tiny fields (the finding: 358,000 of them on a 2 MB limit).
+    many = [file] + [(f"f{i}", b"x", {}) for i in range(100)]
+    r = c.post("/v1/scans", content=_multipart("XyZ", many), headers=ctype)
+    assert r.status_code == 400 and "form parts" in r.json()["detail"]
+    # A few parts whose headers carry the bulk: the body's size gives them away.
+    fat = [file] + [(f"f{i}", b"x", {"X-Pad": "p" * 7000}) for i in range(14)]
+    r = c.post("/v1/scans", content=_multipart("XyZ", fat), headers=ctype)
+    assert r.status_code == 413
+    one_huge = [file, ("note", b"x", {"X-Pad": "p" * 9000})]
+    r = c.post("/v1/scans", content=_multipart("XyZ", one_huge), headers=ctype)
+    assert r.status_code == 400 and "header size" in r.json()["detail"]
+    # The same file with a couple of ordinary fields is fine.
+    ok = [file, ("callback_url", b"", {})]
+    assert c.post("/v1/scans", content=_multipart("XyZ", ok), headers=ctype).status_code == 202

@@ -213,6 +213,13 @@ class WorkerPool:
             if heat is not None:
                 heat_key = f"scans/{job.id}/heatmaps.npz"
                 self.blobs.put_bytes(heat_key, heat)
+            rgb = getattr(report.visual, "rgb", None)
+            if report.media_type == "image" and isinstance(rgb, np.ndarray):
+                # Rendered once, from the pixels the scan decoded anyway: /image never has
+                # to decode the upload again (docs/service.md, "Memory").
+                from fakescope.service.render import preview_jpeg, preview_key
+
+                self.blobs.put_bytes(preview_key(job.id), preview_jpeg(rgb))
             report.drop_visual()
             if not self.queue.complete(job.id, owner, report, heat_key):
                 if not self.queue.exists(job.id):

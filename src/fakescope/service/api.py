@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -224,8 +226,21 @@ def get_scan(scan_id: str, svc: Svc, who: Who) -> JSONResponse:
     return JSONResponse(scan_resource(scan))
 
 
+@contextmanager
+def _rendering() -> Iterator[None]:
+    """A render slot, or 503 with Retry-After when every slot stays busy."""
+    from fakescope.service.render import RenderBusy, render_slot
+
+    try:
+        with render_slot():
+            yield
+    except RenderBusy:
+        raise HTTPException(503, "busy rendering other pages: retry shortly",
+                            headers={"Retry-After": "5"}) from None
+
+
 @router.get("/scans/{scan_id}/report.html", response_class=HTMLResponse,
-            responses={404: {"model": Problem}, 409: {"model": Problem}},
+            responses={404: {"model": Problem}, 409: {"model": Problem}, 503: {"model": Problem}},
             summary="The self-contained HTML report")
 def get_report_html(scan_id: str, svc: Svc, who: Who) -> HTMLResponse:
     from fakescope.jobs.worker import load_heatmaps, load_image_heatmaps
@@ -235,14 +250,17 @@ def get_report_html(scan_id: str, svc: Svc, who: Who) -> HTMLResponse:
     if scan.report is None:
         raise HTTPException(409, f"the scan is {scan.status}: no report yet")
     report = ScanReport.model_validate_json(scan.report)
-    rgb = decoded_rgb(svc.blobs, scan)
-    heatmaps, image_heatmaps = [], []
-    if rgb is not None and scan.heatmap_key and svc.blobs.exists(scan.heatmap_key):
-        stored = svc.blobs.get_bytes(scan.heatmap_key)
-        heatmaps = load_heatmaps(stored)
-        image_heatmaps = load_image_heatmaps(stored, *rgb.shape[:2])
-    page = report_html(report, rgb, heatmaps, face_crops=svc.settings.keep_face_crops,
-                       title=f"fakescope report: {scan.filename}", image_heatmaps=image_heatmaps)
+    # The whole render holds the decoded picture and its overlays: one slot for all of it.
+    with _rendering():
+        rgb = decoded_rgb(svc.blobs, scan)
+        heatmaps, image_heatmaps = [], []
+        if rgb is not None and scan.heatmap_key and svc.blobs.exists(scan.heatmap_key):
+            stored = svc.blobs.get_bytes(scan.heatmap_key)
+            heatmaps = load_heatmaps(stored)
+            image_heatmaps = load_image_heatmaps(stored, *rgb.shape[:2])
+        page = report_html(report, rgb, heatmaps, face_crops=svc.settings.keep_face_crops,
+                           title=f"fakescope report: {scan.filename}", image_heatmaps=image_heatmaps)
+        del rgb
     svc.audit(who.key_id, "scan.view_html", scan.id, dedup=True)
     return HTMLResponse(page, headers={
         "Content-Security-Policy": "default-src 'none'; img-src data:; style-src 'unsafe-inline'",
@@ -250,18 +268,25 @@ def get_report_html(scan_id: str, svc: Svc, who: Who) -> HTMLResponse:
 
 
 @router.get("/scans/{scan_id}/image", responses={200: {"content": {"image/jpeg": {}}},
-                                                 404: {"model": Problem}},
+                                                 404: {"model": Problem}, 503: {"model": Problem}},
             summary="The scanned picture (orientation applied, at most 1280 px), for drawing boxes")
 def get_image(scan_id: str, svc: Svc, who: Who) -> Response:
-    from fakescope.service.render import decoded_rgb, preview_jpeg
+    from fakescope.service.render import decoded_rgb, preview_jpeg, preview_key
 
     scan = _load(svc, who, scan_id)
-    rgb = decoded_rgb(svc.blobs, scan)
-    if rgb is None:
-        raise HTTPException(404, "no picture for this scan (not an image, or not decodable)")
+    key = preview_key(scan.id)
+    if scan.media_type == "image" and svc.blobs.exists(key):
+        jpeg = svc.blobs.get_bytes(key)
+    else:
+        with _rendering():
+            rgb = decoded_rgb(svc.blobs, scan)
+        if rgb is None:
+            raise HTTPException(404, "no picture for this scan (not an image, or not decodable)")
+        jpeg = preview_jpeg(rgb)
+        del rgb
+        svc.blobs.put_bytes(key, jpeg)  # a scan stored before previews were: once only
     svc.audit(who.key_id, "scan.view_media", scan.id, dedup=True)
-    return Response(preview_jpeg(rgb), media_type="image/jpeg",
-                    headers={"Cache-Control": "private, max-age=300"})
+    return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=300"})
 
 
 @router.get("/scans/{scan_id}/heatmap.png", responses={200: {"content": {"image/png": {}}},

@@ -17,6 +17,7 @@ from fakescope import __version__
 from fakescope.jobs.worker import ScannerFactory, default_scanner_factory
 from fakescope.service.api import ops, router
 from fakescope.service.core import Clock, Service
+from fakescope.service.guard import BrowserGuard
 from fakescope.service.settings import ServiceSettings
 from fakescope.store.database import utcnow
 
@@ -102,6 +103,9 @@ def create_app(settings: ServiceSettings | None = None, *, clock: Clock = utcnow
                            allow_methods=["GET", "POST", "DELETE"],
                            allow_headers=["authorization", "x-api-key", "content-type"],
                            expose_headers=["location", "retry-after"])
+    # Outermost but one: a refused host or cross-site write never reaches a route, and is
+    # still counted by _Observe.
+    app.add_middleware(BrowserGuard, settings=settings)
     app.add_middleware(_Observe, service=service)
 
     app.mount("/ui", StaticFiles(directory=STATIC), name="ui")

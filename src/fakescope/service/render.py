@@ -1,6 +1,7 @@
 """Pictures and pages of a stored scan, rendered on request from what is kept: the upload
-(for the retention period), the report JSON and the face heatmaps (evidence maps and
-alignment matrices, no pixels). Nothing rendered here is stored.
+(for the retention period), the report JSON, the face heatmaps (evidence maps and
+alignment matrices, no pixels) and the preview JPEG the worker stores with an image's
+report. Decoding an upload again is capped at RENDER_SLOTS at a time per process.
 
 Aligned face crops appear in ``report.html`` only when the operator turns
 ``keep_face_crops`` on; otherwise the heatmaps are painted over the faces in the picture.
@@ -10,6 +11,9 @@ from __future__ import annotations
 
 import io
 import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import cv2
@@ -22,6 +26,29 @@ from fakescope.store.blobs import BlobStore
 from fakescope.store.models import Scan
 
 PREVIEW_MAX_SIDE = 1280
+# Full decodes of stored uploads (report pages; previews of scans stored before previews
+# were) at the same time, per server process: each may hold one decoded picture.
+RENDER_SLOTS = 2
+RENDER_WAIT_S = 20.0
+_render_slots = threading.BoundedSemaphore(RENDER_SLOTS)
+
+
+class RenderBusy(Exception):
+    """Every render slot stayed taken for RENDER_WAIT_S: the client should retry."""
+
+
+@contextmanager
+def render_slot(wait_s: float | None = None) -> Iterator[None]:
+    if not _render_slots.acquire(timeout=RENDER_WAIT_S if wait_s is None else wait_s):
+        raise RenderBusy
+    try:
+        yield
+    finally:
+        _render_slots.release()
+
+
+def preview_key(scan_id: str) -> str:
+    return f"scans/{scan_id}/preview.jpg"
 
 
 def decoded_rgb(blobs: BlobStore, scan: Scan) -> np.ndarray | None:

@@ -54,6 +54,10 @@ class ServiceSettings(BaseSettings):
         default_factory=list, description="addresses of reverse proxies whose X-Forwarded-For is "
         "believed (none by default: the client address is the connection's, so a header cannot "
         "dodge the per-address rate limit)")
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="with keys off, the Host names the service answers to "
+        "besides the loopback names and the bound address (a page on another name that resolves "
+        "here, as in DNS rebinding, gets 400)")
     max_upload_mb: float = Field(200.0, gt=0, description="largest upload (per-key override)")
     rate_per_min: int = Field(60, ge=1, description="uploads per minute per key (per-key override)")
     retention_days: float = Field(30.0, gt=0, description="uploads and reports are purged after this")
@@ -68,7 +72,7 @@ class ServiceSettings(BaseSettings):
     callback_timeout_s: float = Field(5.0, gt=0)
     callback_max_attempts: int = Field(5, ge=1)
 
-    @field_validator("cors_origins", "trusted_proxies", mode="before")
+    @field_validator("cors_origins", "trusted_proxies", "allowed_hosts", mode="before")
     @classmethod
     def _split(cls, v: Any) -> Any:
         if isinstance(v, str):

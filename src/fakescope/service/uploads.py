@@ -21,8 +21,11 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from fakescope.media.sniff import HEADER_BYTES, describe_unknown, sniff_bytes
 
 MAX_FIELD_BYTES = 4096
+# A multipart upload has one file and a few small fields: beyond these, it is not one.
+MAX_PARTS = 16
 # Multipart framing around the file (boundaries, part headers, small fields).
 FRAMING_ALLOWANCE = 64 * 1024
+_FORM_TYPES = frozenset({b"text/plain", b"application/x-www-form-urlencoded"})
 
 
 class UploadTooLarge(HTTPException):
@@ -98,6 +101,12 @@ async def receive_upload(request: Request, staging: Path, limit: int) -> Upload:
     if length is not None and length.isdigit() and int(length) > limit + FRAMING_ALLOWANCE:
         raise UploadTooLarge(limit)
     ctype, options = parse_options_header(request.headers.get("content-type", ""))
+    if ctype in _FORM_TYPES:
+        # What an HTML form or a no-preflight fetch from any web page sends: media never
+        # comes as text or a URL-encoded form, so refusing these closes that door.
+        raise HTTPException(415, f"a {ctype.decode()} body is not an upload: send multipart/form-data "
+                                 "with a 'file' part, or the media as the body with its own media type "
+                                 "(or application/octet-stream)")
     sink = _Sink(staging, limit)
     try:
         if ctype == b"multipart/form-data":
@@ -137,12 +146,17 @@ async def _multipart(request: Request, boundary: bytes, sink: _Sink,
     filename: list[str | None] = [None]
 
     def on_part_begin() -> None:
-        state.update(headers={}, name=None, is_file=False, buf=bytearray())
+        state.update(headers={}, name=None, is_file=False, buf=bytearray(),
+                     parts=int(state.get("parts", 0)) + 1)  # type: ignore[call-overload]
+        if int(state["parts"]) > MAX_PARTS:  # type: ignore[call-overload]
+            errors.append(HTTPException(400, f"more than {MAX_PARTS} form parts: send one 'file' "
+                                             "part and at most a few fields"))
 
     def on_header_field(data: bytes, start: int, end: int) -> None:
         state["field"] = bytes(state["field"]) + data[start:end]  # type: ignore[operator]
 
     def on_header_value(data: bytes, start: int, end: int) -> None:
+        # python-multipart refuses a single header over its own maximum (8 KB).
         state["value"] = bytes(state["value"]) + data[start:end]  # type: ignore[operator]
 
     def on_header_end() -> None:
@@ -183,7 +197,12 @@ async def _multipart(request: Request, boundary: bytes, sink: _Sink,
         "on_headers_finished": on_headers_finished, "on_part_data": on_part_data,
         "on_part_end": on_part_end,
     })
+    received = 0
     async for chunk in request.stream():
+        # The whole body counts, not only the file part: fields and framing are bounded too.
+        received += len(chunk)
+        if received > limit + FRAMING_ALLOWANCE:
+            raise UploadTooLarge(limit)
         try:
             parser.write(chunk)
         except Exception as exc:

@@ -107,6 +107,15 @@ class BlobStore:
         finally:
             Path(tmp).unlink(missing_ok=True)
 
+    def delete(self, key: str) -> None:
+        """Remove one blob (nothing happens when it is not there)."""
+        path = self._path(key)
+        if self.local:
+            Path(path).unlink(missing_ok=True)
+            return
+        with contextlib.suppress(FileNotFoundError):
+            self.fs.rm(path)
+
     def delete_prefix(self, prefix: str) -> None:
         path = self._path(prefix.rstrip("/"))
         if self.local:
