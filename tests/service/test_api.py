@@ -482,3 +482,43 @@ def test_the_whole_multipart_body_counts_against_the_limit(make_client, jpeg_byt
     # The same file with a couple of ordinary fields is fine.
     ok = [file, ("callback_url", b"", {})]
     assert c.post("/v1/scans", content=_multipart("XyZ", ok), headers=ctype).status_code == 202
+
+
+def test_a_stalled_upload_is_dropped_with_its_temporary_file(make_client, jpeg_bytes: bytes) -> None:
+    """200 uploads that declared 100 MB and stopped after 1 KB used to hold their sockets,
+    descriptors and temporary files for as long as the clients waited."""
+    import asyncio
+    import time
+
+    c = make_client(scanner=FastScanner(), upload_idle_s=0.3)
+    staging = c.app.state.service.blobs.staging_dir
+    before = set(staging.iterdir())
+    sent: list[dict[str, Any]] = []
+
+    async def stalled_upload() -> None:
+        chunks = [jpeg_bytes[:1024]]
+
+        async def receive() -> dict[str, Any]:
+            if chunks:
+                return {"type": "http.request", "body": chunks.pop(), "more_body": True}
+            await asyncio.sleep(3600)  # the client never sends the rest
+            return {"type": "http.disconnect"}
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+                 "scheme": "http", "path": "/v1/scans", "raw_path": b"/v1/scans",
+                 "query_string": b"filename=a.jpg", "root_path": "", "client": ("127.0.0.1", 5000),
+                 "server": ("127.0.0.1", 8000),
+                 "headers": [(b"host", b"localhost"), (b"content-type", b"image/jpeg"),
+                             (b"content-length", b"104857600")]}
+        await asyncio.wait_for(c.app(scope, receive, send), 10)
+
+    t0 = time.monotonic()
+    asyncio.run(stalled_upload())
+    assert time.monotonic() - t0 < 5
+    start = next(m for m in sent if m["type"] == "http.response.start")
+    body = json.loads(b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body"))
+    assert start["status"] == 408 and "stalled" in body["detail"]
+    assert set(staging.iterdir()) == before  # its temporary file is gone

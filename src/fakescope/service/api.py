@@ -115,8 +115,9 @@ def _load(svc: Service, who: Principal, scan_id: str) -> Scan:
 
 
 @router.post("/scans", status_code=202, response_model=ScanSummary, openapi_extra=_UPLOAD_BODY,
-             responses={400: {"model": Problem}, 401: {"model": Problem}, 413: {"model": Problem},
-                        415: {"model": Problem}, 422: {"model": Problem}, 429: {"model": Problem}},
+             responses={400: {"model": Problem}, 401: {"model": Problem}, 408: {"model": Problem},
+                        413: {"model": Problem}, 415: {"model": Problem}, 422: {"model": Problem},
+                        429: {"model": Problem}},
              summary="Upload media to scan")
 async def create_scan(request: Request, svc: Svc, who: Who) -> JSONResponse:
     """Stores the upload, queues the scan and answers 202 with its id; poll
@@ -128,9 +129,10 @@ async def create_scan(request: Request, svc: Svc, who: Who) -> JSONResponse:
         raise HTTPException(429, f"rate limit of {who.rate_per_min} uploads a minute exceeded",
                             headers={"Retry-After": retry_after_header(wait)})
     try:
-        upload = await receive_upload(request, svc.blobs.staging_dir, who.max_upload_bytes)
+        upload = await receive_upload(request, svc.blobs.staging_dir, who.max_upload_bytes,
+                                      svc.settings.upload_idle_s)
     except HTTPException as exc:
-        svc.metrics.uploads_rejected.labels({413: "too_large", 415: "not_media"}.get(
+        svc.metrics.uploads_rejected.labels({413: "too_large", 415: "not_media", 408: "stalled"}.get(
             exc.status_code, "bad_request")).inc()
         raise
     try:

@@ -60,6 +60,8 @@ class ServiceSettings(BaseSettings):
         "here, as in DNS rebinding, gets 400)")
     max_upload_mb: float = Field(200.0, gt=0, description="largest upload (per-key override)")
     rate_per_min: int = Field(60, ge=1, description="uploads per minute per key (per-key override)")
+    upload_idle_s: float = Field(30.0, gt=0, description="an upload that sends nothing for this long "
+                                 "is dropped (408) and its temporary file removed")
     retention_days: float = Field(30.0, gt=0, description="uploads and reports are purged after this")
     audit_retention_days: float = Field(365.0, gt=0)
     purge_interval_s: float = Field(3600.0, gt=0)

@@ -7,10 +7,12 @@ field), or the raw media as the body with ``?filename=``.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import re
 import tempfile
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -26,6 +28,26 @@ MAX_PARTS = 16
 # Multipart framing around the file (boundaries, part headers, small fields).
 FRAMING_ALLOWANCE = 64 * 1024
 _FORM_TYPES = frozenset({b"text/plain", b"application/x-www-form-urlencoded"})
+
+
+class UploadStalled(HTTPException):
+    def __init__(self, idle_s: float) -> None:
+        super().__init__(408, f"the upload stalled: no data for {idle_s:g} s")
+
+
+async def _chunks(request: Request, idle_s: float) -> AsyncIterator[bytes]:
+    """The request body, refusing a client that stops sending mid-upload: a stalled upload
+    would otherwise hold a connection, a temporary file and its descriptor for as long as
+    the client cares to wait."""
+    stream = request.stream().__aiter__()
+    while True:
+        try:
+            chunk = await asyncio.wait_for(stream.__anext__(), idle_s)
+        except StopAsyncIteration:
+            return
+        except asyncio.TimeoutError:  # not the builtin TimeoutError before Python 3.11
+            raise UploadStalled(idle_s) from None
+        yield chunk
 
 
 class UploadTooLarge(HTTPException):
@@ -95,8 +117,9 @@ class _Sink:
         self.path.unlink(missing_ok=True)
 
 
-async def receive_upload(request: Request, staging: Path, limit: int) -> Upload:
-    """Stream the request body into ``staging``; HTTPException 400/413/415 when refused."""
+async def receive_upload(request: Request, staging: Path, limit: int, idle_s: float = 30.0) -> Upload:
+    """Stream the request body into ``staging``; HTTPException 400/408/413/415 when refused
+    (408: no data for ``idle_s``)."""
     length = request.headers.get("content-length")
     if length is not None and length.isdigit() and int(length) > limit + FRAMING_ALLOWANCE:
         raise UploadTooLarge(limit)
@@ -113,9 +136,9 @@ async def receive_upload(request: Request, staging: Path, limit: int) -> Upload:
             boundary = options.get(b"boundary")
             if not boundary:
                 raise HTTPException(400, "multipart body without a boundary")
-            filename, fields = await _multipart(request, boundary, sink, limit)
+            filename, fields = await _multipart(request, boundary, sink, limit, idle_s)
         else:
-            async for chunk in request.stream():
+            async for chunk in _chunks(request, idle_s):
                 sink.write(chunk)
                 if sink.too_large:
                     raise UploadTooLarge(limit)
@@ -138,7 +161,7 @@ async def receive_upload(request: Request, staging: Path, limit: int) -> Upload:
 
 
 async def _multipart(request: Request, boundary: bytes, sink: _Sink,
-                     limit: int) -> tuple[str | None, dict[str, str]]:
+                     limit: int, idle_s: float) -> tuple[str | None, dict[str, str]]:
     fields: dict[str, str] = {}
     state: dict[str, object] = {"headers": {}, "field": b"", "value": b"", "name": None,
                                 "filename": None, "is_file": False, "files": 0, "buf": bytearray()}
@@ -198,7 +221,7 @@ async def _multipart(request: Request, boundary: bytes, sink: _Sink,
         "on_part_end": on_part_end,
     })
     received = 0
-    async for chunk in request.stream():
+    async for chunk in _chunks(request, idle_s):
         # The whole body counts, not only the file part: fields and framing are bounded too.
         received += len(chunk)
         if received > limit + FRAMING_ALLOWANCE:
