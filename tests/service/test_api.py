@@ -347,6 +347,20 @@ def test_health_openapi_and_ui(make_client) -> None:
     assert {"/v1/scans", "/v1/scans/{scan_id}", "/v1/scans/{scan_id}/report.html", "/healthz",
             "/readyz", "/metrics"} <= set(spec["paths"])
     assert "multipart/form-data" in spec["paths"]["/v1/scans"]["post"]["requestBody"]["content"]
+    # Authorisation is declared, so tools can check it; errors are JSON wherever they come from.
+    schemes = spec["components"]["securitySchemes"]
+    assert schemes["bearer"] == {**schemes["bearer"], "type": "http", "scheme": "bearer"}
+    assert schemes["apiKey"]["in"] == "header" and schemes["apiKey"]["name"] == "X-API-Key"
+    for path, ops in spec["paths"].items():
+        for method, op in ops.items():
+            keyed = path.startswith("/v1/scans") or path == "/metrics"
+            assert (op.get("security") == [{"bearer": []}, {"apiKey": []}]) == keyed, (method, path)
+            if keyed:
+                assert "401" in op["responses"], (method, path)
+            for code, answer in op["responses"].items():
+                if code.startswith(("4", "5")) and answer.get("content"):
+                    assert list(answer["content"]) == ["application/json"], (method, path, code)
+    assert "400" in spec["paths"]["/v1/scans"]["get"]["responses"]  # a bad cursor or since
     assert c.get("/docs").status_code == 404  # Swagger UI would load scripts from a CDN
     page = c.get("/")
     assert page.status_code == 200 and "/ui/app.js" in page.text

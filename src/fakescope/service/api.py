@@ -71,6 +71,22 @@ class Problem(BaseModel):
     detail: str
 
 
+_PROBLEM_WORDS = {400: "bad request", 401: "no valid API key", 404: "no such scan (or not yours)",
+                  408: "the upload stalled", 409: "no report yet", 413: "larger than the upload limit",
+                  415: "not media fakescope reads", 422: "invalid input", 429: "rate limit exceeded",
+                  503: "busy: retry after Retry-After seconds"}
+
+
+def problems(*codes: int, not_json: bool = False) -> dict[int | str, dict[str, Any]]:
+    """Error answers as JSON ``Problem`` bodies. On a route whose success is HTML or an
+    image (``not_json``) they are declared with an explicit media type: FastAPI would
+    otherwise declare them in the success's media type."""
+    if not_json:
+        return {code: {"description": _PROBLEM_WORDS[code], "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/Problem"}}}} for code in codes}
+    return {code: {"description": _PROBLEM_WORDS[code], "model": Problem} for code in codes}
+
+
 def get_service(request: Request) -> Service:
     return request.app.state.service
 
@@ -115,9 +131,7 @@ def _load(svc: Service, who: Principal, scan_id: str) -> Scan:
 
 
 @router.post("/scans", status_code=202, response_model=ScanSummary, openapi_extra=_UPLOAD_BODY,
-             responses={400: {"model": Problem}, 401: {"model": Problem}, 408: {"model": Problem},
-                        413: {"model": Problem}, 415: {"model": Problem}, 422: {"model": Problem},
-                        429: {"model": Problem}},
+             responses=problems(400, 401, 408, 413, 415, 422, 429),
              summary="Upload media to scan")
 async def create_scan(request: Request, svc: Svc, who: Who) -> JSONResponse:
     """Stores the upload, queues the scan and answers 202 with its id; poll
@@ -176,7 +190,8 @@ def _parse_time(value: str) -> datetime:
     return t
 
 
-@router.get("/scans", response_model=ScanPage, summary="List scans, newest first")
+@router.get("/scans", response_model=ScanPage, responses=problems(400, 401),
+            summary="List scans, newest first")
 def list_scans(
     svc: Svc, who: Who,
     verdict: Annotated[str | None, Query(description="comma-separated, e.g. fake,inconclusive")] = None,
@@ -219,7 +234,7 @@ def _filters(*values: str | None) -> str | None:
     return text[:200] or None
 
 
-@router.get("/scans/{scan_id}", response_model=ScanOut, responses={404: {"model": Problem}},
+@router.get("/scans/{scan_id}", response_model=ScanOut, responses=problems(401, 404),
             summary="Status and, once done, the report")
 def get_scan(scan_id: str, svc: Svc, who: Who) -> JSONResponse:
     scan = _load(svc, who, scan_id)
@@ -242,7 +257,7 @@ def _rendering() -> Iterator[None]:
 
 
 @router.get("/scans/{scan_id}/report.html", response_class=HTMLResponse,
-            responses={404: {"model": Problem}, 409: {"model": Problem}, 503: {"model": Problem}},
+            responses=problems(401, 404, 409, 503, not_json=True),
             summary="The self-contained HTML report")
 def get_report_html(scan_id: str, svc: Svc, who: Who) -> HTMLResponse:
     from fakescope.jobs.worker import load_heatmaps, load_image_heatmaps
@@ -269,8 +284,8 @@ def get_report_html(scan_id: str, svc: Svc, who: Who) -> HTMLResponse:
         "Cache-Control": "private, no-store"})
 
 
-@router.get("/scans/{scan_id}/image", responses={200: {"content": {"image/jpeg": {}}},
-                                                 404: {"model": Problem}, 503: {"model": Problem}},
+@router.get("/scans/{scan_id}/image", response_class=Response,
+            responses={200: {"content": {"image/jpeg": {}}}, **problems(401, 404, 503, not_json=True)},
             summary="The scanned picture (orientation applied, at most 1280 px), for drawing boxes")
 def get_image(scan_id: str, svc: Svc, who: Who) -> Response:
     from fakescope.service.render import decoded_rgb, preview_jpeg, preview_key
@@ -291,8 +306,8 @@ def get_image(scan_id: str, svc: Svc, who: Who) -> Response:
     return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=300"})
 
 
-@router.get("/scans/{scan_id}/heatmap.png", responses={200: {"content": {"image/png": {}}},
-                                                       404: {"model": Problem}},
+@router.get("/scans/{scan_id}/heatmap.png", response_class=Response,
+            responses={200: {"content": {"image/png": {}}}, **problems(401, 404, not_json=True)},
             summary="The face heatmaps as a transparent overlay of /image")
 def get_heatmap(scan_id: str, svc: Svc, who: Who) -> Response:
     from fakescope.jobs.worker import load_heatmaps
@@ -309,7 +324,7 @@ def get_heatmap(scan_id: str, svc: Svc, who: Who) -> Response:
     return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=300"})
 
 
-@router.delete("/scans/{scan_id}", status_code=204, responses={404: {"model": Problem}},
+@router.delete("/scans/{scan_id}", status_code=204, responses=problems(401, 404),
                summary="Delete the report, the upload and every stored file of a scan")
 def delete_scan(scan_id: str, svc: Svc, who: Who) -> Response:
     scan = _load(svc, who, scan_id)
@@ -346,7 +361,7 @@ def readyz(svc: Svc) -> JSONResponse:
 
 
 @ops.get("/metrics", summary="Prometheus metrics", response_class=Response,
-         responses={200: {"content": {CONTENT_TYPE: {}}}})
+         responses={200: {"content": {CONTENT_TYPE: {}}}, **problems(401, not_json=True)})
 def metrics(svc: Svc, who: Who) -> Response:
     # With keys on, scrapes need one too (Prometheus: `authorization` in the scrape config):
     # the counters describe everyone's traffic.

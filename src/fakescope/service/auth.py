@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Annotated
 
-from fastapi import HTTPException, Request
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import update
 
 from fakescope.service.keys import verify
@@ -14,6 +16,12 @@ from fakescope.store.database import utcnow
 from fakescope.store.models import ApiKey
 
 LAST_USED_EVERY_S = 300.0
+# Declared so that the OpenAPI document names both ways of presenting a key (tools that
+# check authorisation read them); the key itself is read by ``_token``.
+BEARER = HTTPBearer(auto_error=False, scheme_name="bearer",
+                    description="an API key (`fakescope keys create`): `Authorization: Bearer fsk_…`")
+API_KEY = APIKeyHeader(name="X-API-Key", auto_error=False, scheme_name="apiKey",
+                       description="the same API key in an `X-API-Key` header")
 
 
 @dataclass(frozen=True)
@@ -35,7 +43,9 @@ def _token(request: Request) -> str | None:
     return request.headers.get("x-api-key") or None
 
 
-def principal(request: Request) -> Principal:
+def principal(request: Request,
+              _bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)] = None,
+              _api_key: Annotated[str | None, Depends(API_KEY)] = None) -> Principal:
     svc = request.app.state.service
     s = svc.settings
     if not s.auth_required:
