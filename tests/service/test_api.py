@@ -536,3 +536,53 @@ def test_a_stalled_upload_is_dropped_with_its_temporary_file(make_client, jpeg_b
     body = json.loads(b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body"))
     assert start["status"] == 408 and "stalled" in body["detail"]
     assert set(staging.iterdir()) == before  # its temporary file is gone
+
+
+def test_a_callback_goes_to_the_address_that_was_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    """DNS rebinding: the name resolves to a public address when checked and to an internal
+    one a moment later. The callback must go where the check looked."""
+    import socket
+    from types import SimpleNamespace
+
+    from fakescope.jobs import callbacks
+
+    answers = iter(["93.184.216.34"] + ["127.0.0.1"] * 10)
+
+    def getaddrinfo(host: str, port: int, *a: Any, **k: Any) -> list[Any]:
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (next(answers), port))]
+
+    monkeypatch.setattr(callbacks.socket, "getaddrinfo", getaddrinfo)
+    posted: list[tuple[str, dict[str, str], dict[str, Any]]] = []
+
+    class Client:
+        def post(self, url: str, *, content: bytes, headers: dict[str, str],
+                 extensions: dict[str, Any]) -> Any:
+            posted.append((url, headers, extensions))
+            return SimpleNamespace(status_code=204)
+
+    d = callbacks.CallbackDispatcher(None, lambda scan: {"id": scan.id})  # type: ignore[arg-type]
+    scan = SimpleNamespace(id="s1", callback_url="https://hooks.example.org/fakescope?x=1")
+    assert d._post(Client(), scan) is None  # type: ignore[arg-type]
+    url, headers, ext = posted[0]
+    assert url == "https://93.184.216.34/fakescope?x=1"
+    assert headers["host"] == "hooks.example.org" and ext == {"sni_hostname": "hooks.example.org"}
+    # Resolved once: the second (internal) answer was never used, nor let through.
+    assert next(answers) == "127.0.0.1"
+    monkeypatch.setattr(callbacks.socket, "getaddrinfo", lambda *a, **k: [
+        (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("10.0.0.5", 443))])
+    assert "non-public" in str(d._post(Client(), scan))  # type: ignore[arg-type]
+
+
+def test_a_callback_by_name_reaches_the_receiver(make_client, jpeg_bytes: bytes) -> None:
+    _Receiver.received, _Receiver.event = [], threading.Event()
+    server = http.server.HTTPServer(("127.0.0.1", 0), _Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        c = make_client(scanner=FastScanner(), callback_allow_private=True)
+        url = f"http://localhost:{server.server_port}/hook"
+        upload(c, jpeg_bytes, callback_url=url)
+        assert _Receiver.event.wait(30), "no callback arrived"
+        headers, _ = _Receiver.received[0]
+        assert headers["host"] == f"localhost:{server.server_port}"
+    finally:
+        server.shutdown()

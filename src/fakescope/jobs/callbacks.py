@@ -65,6 +65,41 @@ def check_callback_url(url: str, *, allow_private: bool, resolve: bool = True) -
     return url
 
 
+def pinned_target(url: str, *, allow_private: bool) -> tuple[str, dict[str, str], dict[str, Any]]:
+    """Where to send a callback: the URL with its host replaced by the one address that was
+    checked, the ``Host`` header and TLS server name of the original host.
+
+    Checking a name and then letting the HTTP client resolve it again would let a DNS
+    answer that changes in between (rebinding) send the callback to an internal address."""
+    url = check_callback_url(url, allow_private=allow_private, resolve=False)
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    try:
+        ipaddress.ip_address(host)
+        return url, {}, {}  # an address already: nothing to resolve again
+    except ValueError:
+        pass
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
+    except OSError as exc:
+        raise CallbackURLError(f"callback_url host {host} does not resolve") from exc
+    addrs = [ipaddress.ip_address(i[4][0]) for i in infos]
+    if not allow_private:
+        for a in addrs:
+            if not a.is_global:
+                raise CallbackURLError(
+                    f"callback_url resolves to a non-public address ({a}); the operator can allow "
+                    "that with FAKESCOPE_CALLBACK_ALLOW_PRIVATE=true")
+    addr = sorted(addrs, key=lambda a: a.version)[0]  # IPv4 first, as most receivers listen
+    literal = f"[{addr}]" if addr.version == 6 else str(addr)
+    netloc = f"{literal}:{parts.port}" if parts.port else literal
+    pinned = parts._replace(netloc=netloc).geturl()
+    headers = {"host": parts.netloc.rsplit("@", 1)[-1]}
+    extensions = {"sni_hostname": host} if parts.scheme == "https" else {}
+    return pinned, headers, extensions
+
+
 class CallbackDispatcher:
     def __init__(self, db: Database, payload: Callable[[Scan], dict[str, Any]], *,
                  timeout_s: float = 5.0, max_attempts: int = 5, allow_private: bool = False,
@@ -144,7 +179,8 @@ class CallbackDispatcher:
 
     def _post(self, client: Any, scan: Scan) -> str | None:
         try:
-            url = check_callback_url(scan.callback_url or "", allow_private=self.allow_private)
+            url, pin_headers, extensions = pinned_target(scan.callback_url or "",
+                                                         allow_private=self.allow_private)
         except CallbackURLError as exc:
             return str(exc)
         body = json.dumps(self.payload(scan), separators=(",", ":")).encode()
@@ -153,8 +189,9 @@ class CallbackDispatcher:
         if self.secret:
             sig = hmac.new(self.secret.encode(), body, hashlib.sha256).hexdigest()
             headers["x-fakescope-signature"] = f"sha256={sig}"
+        headers.update(pin_headers)
         try:
-            r = client.post(url, content=body, headers=headers)
+            r = client.post(url, content=body, headers=headers, extensions=extensions)
         except Exception as exc:
             return f"{type(exc).__name__}: {exc}"
         if 200 <= r.status_code < 300:
