@@ -586,3 +586,36 @@ def test_a_callback_by_name_reaches_the_receiver(make_client, jpeg_bytes: bytes)
         assert headers["host"] == f"localhost:{server.server_port}"
     finally:
         server.shutdown()
+
+
+def test_a_retried_upload_with_the_same_idempotency_key_makes_one_scan(make_client,
+                                                                       jpeg_bytes: bytes) -> None:
+    """A client that lost the connection after its upload was recorded retries safely."""
+    clock = FakeClock()
+    c = make_client(auth="required", scanner=FastScanner(), clock=clock)
+    svc = c.app.state.service
+    a, b = create_key(svc.db, "a", rate_per_min=1), create_key(svc.db, "b")
+    ha = {"Authorization": f"Bearer {a.token}", "Idempotency-Key": "job-42"}
+    first = upload(c, jpeg_bytes, headers=ha)
+    assert first.status_code == 202 and "idempotent-replayed" not in first.headers
+    # The retry: same key, same file -> the same scan, and it does not spend the key's rate.
+    again = upload(c, jpeg_bytes, headers=ha)
+    assert again.status_code == 202 and again.json()["id"] == first.json()["id"]
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.headers["location"] == first.headers["location"]
+    assert len(c.get("/v1/scans", headers=ha).json()["items"]) == 1
+    # The same key for different content is a client bug, said so.
+    other = jpeg_bytes[:-2] + b"\x00\xd9"
+    r = upload(c, other, headers={**ha})
+    assert r.status_code == 422 and "different upload" in r.json()["detail"]
+    # Keys are per caller: b's "job-42" is b's own.
+    hb = {"Authorization": f"Bearer {b.token}", "Idempotency-Key": "job-42"}
+    b_first = upload(c, jpeg_bytes, headers=hb).json()["id"]
+    assert b_first != first.json()["id"]
+    # After 24 hours the key is forgotten: a new upload makes a new scan.
+    clock.advance(hours=25)
+    late = upload(c, jpeg_bytes, headers=hb)
+    assert late.status_code == 202 and late.json()["id"] != b_first
+    assert "idempotent-replayed" not in late.headers
+    for bad in ("with space", "tab\there", "x" * 256):
+        assert upload(c, jpeg_bytes, headers={**hb, "Idempotency-Key": bad}).status_code in (400, 422), bad

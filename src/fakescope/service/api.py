@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, Field
@@ -19,7 +19,7 @@ from fakescope import __version__
 from fakescope.jobs.callbacks import CallbackURLError, check_callback_url
 from fakescope.report.schema import ScanReport, Verdict
 from fakescope.service.auth import Principal, principal
-from fakescope.service.core import Service, scan_resource
+from fakescope.service.core import IdempotencyConflict, Service, scan_resource
 from fakescope.service.metrics import CONTENT_TYPE
 from fakescope.service.ratelimit import retry_after_header
 from fakescope.service.uploads import receive_upload
@@ -133,11 +133,19 @@ def _load(svc: Service, who: Principal, scan_id: str) -> Scan:
 @router.post("/scans", status_code=202, response_model=ScanSummary, openapi_extra=_UPLOAD_BODY,
              responses=problems(400, 401, 408, 413, 415, 422, 429),
              summary="Upload media to scan")
-async def create_scan(request: Request, svc: Svc, who: Who) -> JSONResponse:
+async def create_scan(request: Request, svc: Svc, who: Who,
+                      idempotency_key: Annotated[str | None, Header(
+                          alias="Idempotency-Key", min_length=1, max_length=255, pattern=r"^[\x21-\x7e]+$",
+                          description="any unique string per upload (a UUID): a retry with the same "
+                          "key and the same file within 24 h gets the first scan (header "
+                          "`Idempotent-Replayed: true`), not a second one")] = None) -> JSONResponse:
     """Stores the upload, queues the scan and answers 202 with its id; poll
     `GET /v1/scans/{id}` (or pass `callback_url`) for the report. Refuses oversize uploads
     (413), files that are not media (415) and keys over their rate (429, with Retry-After)."""
-    wait = svc.limiter.take(who.bucket, who.rate_per_min)
+    # A retry of an upload that was recorded does not spend the caller's rate.
+    retry = idempotency_key is not None and await run_in_threadpool(
+        svc.replayed, who.key_id, idempotency_key) is not None
+    wait = 0.0 if retry else svc.limiter.take(who.bucket, who.rate_per_min)
     if wait > 0:
         svc.metrics.uploads_rejected.labels("rate_limited").inc()
         raise HTTPException(429, f"rate limit of {who.rate_per_min} uploads a minute exceeded",
@@ -157,11 +165,17 @@ async def create_scan(request: Request, svc: Svc, who: Who) -> JSONResponse:
                     check_callback_url, callback, allow_private=svc.settings.callback_allow_private)
             except CallbackURLError as exc:
                 raise HTTPException(422, str(exc)) from exc
-        scan = await run_in_threadpool(svc.accept, upload, who.key_id, callback)
+        try:
+            scan, replayed = await run_in_threadpool(svc.accept, upload, who.key_id, callback,
+                                                     idempotency_key)
+        except IdempotencyConflict as exc:
+            raise HTTPException(422, str(exc)) from exc
     finally:
         upload.discard()  # a no-op once the store moved it
-    return JSONResponse(scan_resource(scan, with_report=False), status_code=202,
-                        headers={"Location": f"/v1/scans/{scan.id}"})
+    headers = {"Location": f"/v1/scans/{scan.id}"}
+    if replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return JSONResponse(scan_resource(scan, with_report=False), status_code=202, headers=headers)
 
 
 def _decode_cursor(cursor: str) -> tuple[datetime, str]:

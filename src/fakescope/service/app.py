@@ -101,8 +101,8 @@ def create_app(settings: ServiceSettings | None = None, *, clock: Clock = utcnow
 
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
                            allow_methods=["GET", "POST", "DELETE"],
-                           allow_headers=["authorization", "x-api-key", "content-type"],
-                           expose_headers=["location", "retry-after"])
+                           allow_headers=["authorization", "x-api-key", "content-type", "idempotency-key"],
+                           expose_headers=["location", "retry-after", "idempotent-replayed"])
     # Outermost but one: a refused host or cross-site write never reaches a route, and is
     # still counted by _Observe.
     app.add_middleware(BrowserGuard, settings=settings)

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
 
 from fakescope.jobs.callbacks import CallbackDispatcher
 from fakescope.jobs.queue import JobQueue
@@ -23,7 +24,7 @@ from fakescope.service.settings import ServiceSettings
 from fakescope.service.uploads import Upload, blob_suffix
 from fakescope.store.blobs import BlobStore
 from fakescope.store.database import Database, utcnow
-from fakescope.store.models import AuditEvent, Scan
+from fakescope.store.models import AuditEvent, IdempotencyKey, Scan
 
 log = logging.getLogger("fakescope.service")
 
@@ -31,6 +32,12 @@ Clock = Callable[[], datetime]
 # A blob folder with no scan row is an upload that crashed between storing and recording,
 # or a deletion that crashed half-way; after this long it cannot be an upload in flight.
 ORPHAN_GRACE = timedelta(hours=1)
+# How long an upload's Idempotency-Key is remembered.
+IDEMPOTENCY_TTL = timedelta(hours=24)
+
+
+class IdempotencyConflict(Exception):
+    """The Idempotency-Key was used before for a different upload."""
 VIEW_AUDIT_DEDUP_S = 60.0
 
 
@@ -125,8 +132,29 @@ class Service:
 
     # --- scans -----------------------------------------------------------------------
 
-    def accept(self, upload: Upload, key_id: str | None, callback_url: str | None) -> Scan:
-        """Store the upload, then record the job: once this returns, the scan will happen."""
+    def replayed(self, key_id: str | None, idempotency_key: str, sha256: str | None = None) -> Scan | None:
+        """The scan an earlier upload with this Idempotency-Key made (within the TTL), or
+        None; IdempotencyConflict when it was for different content (``sha256``)."""
+        with self.db.read() as s:
+            row = s.get(IdempotencyKey, (key_id or "anon", idempotency_key))
+            if row is None or row.created_at < self.clock() - IDEMPOTENCY_TTL:
+                return None
+            scan = s.get(Scan, row.scan_id)
+            if scan is None:
+                return None  # deleted since: the key is free again
+            if sha256 is not None and row.sha256 != sha256:
+                raise IdempotencyConflict(
+                    "this Idempotency-Key was used for a different upload: use a new key per upload")
+            return scan
+
+    def accept(self, upload: Upload, key_id: str | None, callback_url: str | None,
+               idempotency_key: str | None = None) -> tuple[Scan, bool]:
+        """Store the upload, then record the job: once this returns, the scan will happen.
+        Returns the scan and whether it is an earlier one (the same Idempotency-Key)."""
+        if idempotency_key is not None:
+            earlier = self.replayed(key_id, idempotency_key, upload.sha256)
+            if earlier is not None:
+                return earlier, True
         now = self.clock()
         scan_id = new_scan_id(now)
         key = f"scans/{scan_id}/upload{blob_suffix(upload.filename, upload.format)}"
@@ -139,14 +167,28 @@ class Service:
         )
         try:
             with self.db.write() as s:
+                if idempotency_key is not None:
+                    owner = key_id or "anon"
+                    # An expired or orphaned row for this key gives way to the new upload.
+                    s.execute(delete(IdempotencyKey).where(IdempotencyKey.owner == owner,
+                                                           IdempotencyKey.key == idempotency_key))
+                    s.add(IdempotencyKey(owner=owner, key=idempotency_key, scan_id=scan_id,
+                                         sha256=upload.sha256, created_at=now))
                 s.add(scan)
                 s.add(AuditEvent(at=now, key_id=key_id, action="scan.create", scan_id=scan_id,
                                  detail=f"{upload.media_type}, {upload.size} bytes"))
+        except IntegrityError:
+            # The same key raced in from a second connection and won: answer with its scan.
+            self.blobs.delete_prefix(f"scans/{scan_id}")
+            earlier = self.replayed(key_id, idempotency_key or "", upload.sha256)
+            if earlier is None:
+                raise
+            return earlier, True
         except Exception:
             self.blobs.delete_prefix(f"scans/{scan_id}")
             raise
         self.pool.wake()
-        return scan
+        return scan, False
 
     def delete_scan(self, scan: Scan, key_id: str | None, action: str = "scan.delete") -> None:
         with self.db.write() as s:
@@ -191,6 +233,7 @@ class Service:
         with self.db.write() as s:
             s.execute(delete(AuditEvent).where(
                 AuditEvent.at < now - timedelta(days=self.settings.audit_retention_days)))
+            s.execute(delete(IdempotencyKey).where(IdempotencyKey.created_at < now - IDEMPOTENCY_TTL))
         self._sweep_orphans(now)
         if n:
             log.info("retention: purged %d scan(s)", n)

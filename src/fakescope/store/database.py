@@ -93,7 +93,8 @@ class Database:
                         f"the database has schema version {info.version}, newer than this "
                         f"fakescope's {SCHEMA_VERSION}: upgrade fakescope")
                 elif info.version < SCHEMA_VERSION:
-                    # No released schema is older than 1 yet; steps go here when one is.
+                    # 1 -> 2 added a table, which create_all above has made; steps that
+                    # change existing tables go here.
                     info.version, info.migrated_at = SCHEMA_VERSION, utcnow()
         except DatabaseError:
             raise

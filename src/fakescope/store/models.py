@@ -10,7 +10,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # Bump when a table changes; `Database.migrate` refuses a database written by a newer
 # fakescope and upgrades an older one step by step.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: idempotency_keys (a new table: created by create_all on upgrade)
 
 JOB_STATUSES = ("queued", "running", "done", "failed")
 FINAL_STATUSES = ("done", "failed")
@@ -68,6 +68,19 @@ class Scan(Base):
         Index("ix_scans_created_id", "created_at", "id"),
         Index("ix_scans_callback", "callback_state", "callback_next_at"),
     )
+
+
+class IdempotencyKey(Base):
+    """An upload's ``Idempotency-Key``: the same key from the same caller within
+    ``IDEMPOTENCY_TTL`` gets the scan it made the first time, not a second one."""
+
+    __tablename__ = "idempotency_keys"
+
+    owner: Mapped[str] = mapped_column(String(64), primary_key=True)  # API key id, or "anon"
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    scan_id: Mapped[str] = mapped_column(String(40))
+    sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime, index=True)
 
 
 class ApiKey(Base):
