@@ -619,3 +619,62 @@ def test_a_retried_upload_with_the_same_idempotency_key_makes_one_scan(make_clie
     assert "idempotent-replayed" not in late.headers
     for bad in ("with space", "tab\there", "x" * 256):
         assert upload(c, jpeg_bytes, headers={**hb, "Idempotency-Key": bad}).status_code in (400, 422), bad
+
+
+def test_a_storage_outage_is_a_temporary_failure(make_client, jpeg_bytes: bytes,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the blob store down, queued scans used to fail for good (showing a server path)
+    and uploads got a plain-text 500; nothing retried once the store came back."""
+    import time
+
+    from fakescope.jobs import worker
+    from fakescope.store.blobs import BlobStore, _outage
+
+    monkeypatch.setattr(worker, "STORE_RETRY_BASE_S", 0.2)
+    down = {"read": False, "write": False}
+    secret = "/srv/fakescope/secret-path"
+    real_local, real_put = BlobStore.local_file, BlobStore._put_file
+
+    def local_file(self: BlobStore, key: str, suffix: str = "") -> Any:
+        if down["read"]:
+            with _outage("read a file"):
+                raise PermissionError(13, "Permission denied", secret)
+        return real_local(self, key, suffix)
+
+    def put_file(self: BlobStore, key: str, local: Path) -> None:
+        if down["write"]:
+            raise PermissionError(13, "Permission denied", secret)
+        real_put(self, key, local)
+
+    monkeypatch.setattr(BlobStore, "local_file", local_file)
+    monkeypatch.setattr(BlobStore, "_put_file", put_file)
+    c = make_client()
+    # Uploads while the store cannot be written: JSON 503 with Retry-After, no path.
+    down["write"] = True
+    r = upload(c, jpeg_bytes)
+    assert r.status_code == 503 and r.headers["retry-after"] == "30"
+    assert "blob store" in r.json()["detail"] and secret not in r.text
+    assert c.get("/v1/scans").json()["items"] == []
+    monkeypatch.setattr(BlobStore, "writable", lambda self: not down["write"])
+    ready = c.get("/readyz")
+    assert ready.status_code == 503 and any("blob store" in x for x in ready.json()["reasons"])
+    down["write"] = False
+    assert c.get("/readyz").status_code == 200
+    # Scans queued while the store cannot be read wait and retry; they do not fail.
+    down["read"] = True
+    sid = upload(c, jpeg_bytes).json()["id"]
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        body = c.get(f"/v1/scans/{sid}").json()
+        if body.get("error"):
+            break
+        time.sleep(0.05)
+    with c.app.state.service.db.read() as s:
+        row = s.get(Scan, sid)
+        assert row.status in ("queued", "running") and "unavailable" in (row.error or "")
+        assert secret not in (row.error or "") and row.attempts <= 1
+    time.sleep(1.0)  # several retries while it is down
+    assert c.get(f"/v1/scans/{sid}").json()["status"] in ("queued", "running")
+    down["read"] = False
+    done = wait_final(c, sid, timeout=30)
+    assert done["status"] == "done" and done["report"]["verdict"] in ("real", "fake", "inconclusive")

@@ -63,7 +63,10 @@ class JobQueue:
         self.clock = clock
 
     def _claimable(self, now: datetime):  # type: ignore[no-untyped-def]
-        return or_(Scan.status == "queued",
+        # A queued job's lease_expires_at, when set, is the time before which it waits
+        # (``retry_later``).
+        return or_(and_(Scan.status == "queued",
+                        or_(Scan.lease_expires_at.is_(None), Scan.lease_expires_at < now)),
                    and_(Scan.status == "running", Scan.lease_expires_at < now))
 
     def claim(self, owner: str) -> Job | None:
@@ -121,6 +124,19 @@ class JobQueue:
                                                Scan.status == "running").values(
                 status="failed", error=message[:2000], finished_at=now, lease_owner=None,
                 lease_expires_at=None, **_callback_due(now)))
+            return res.rowcount == 1
+
+    def retry_later(self, job_id: str, owner: str, delay_s: float, message: str) -> bool:
+        """Queue the job again after ``delay_s``, the attempt not counted: a temporary
+        failure (the blob store unavailable) is not the file's fault."""
+        now = self.clock()
+        with self.db.write() as s:
+            res = s.execute(update(Scan).where(Scan.id == job_id, Scan.lease_owner == owner,
+                                               Scan.status == "running").values(
+                status="queued", lease_owner=None, error=message[:2000],
+                lease_expires_at=now + timedelta(seconds=delay_s),
+                attempts=func.greatest(Scan.attempts - 1, 0) if self.db.dialect == "postgresql"
+                else func.max(Scan.attempts - 1, 0)))
             return res.rowcount == 1
 
     def release(self, owner: str, ids: Iterable[str]) -> int:

@@ -21,7 +21,7 @@ import numpy as np
 
 from fakescope.jobs.queue import Job, JobQueue, owner_id
 from fakescope.report.schema import ScanReport
-from fakescope.store.blobs import BlobStore
+from fakescope.store.blobs import BlobStore, StoreUnavailable
 
 log = logging.getLogger("fakescope.jobs")
 
@@ -40,6 +40,16 @@ def default_scanner_factory() -> Any:
 # Whole-image heatmaps are kept at most this many pixels on their long side: the crops
 # they come from are 128 px, so nothing finer exists to keep.
 IMAGE_HEAT_SIDE = 256
+# A job that meets an unavailable blob store waits 5, 10, 20 ... at most 300 s between tries.
+STORE_RETRY_BASE_S = 5.0
+STORE_RETRY_MAX_S = 300.0
+
+
+def public_error(exc: BaseException) -> str:
+    """A failure as a client may read it: an OS error's reason without the server path."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{type(exc).__name__}: {exc.strerror}"
+    return f"{type(exc).__name__}: {exc}"
 
 
 def heatmaps_npz(report: ScanReport) -> bytes | None:
@@ -119,6 +129,7 @@ class WorkerPool:
         self._threads: list[threading.Thread] = []
         self._held: dict[str, str] = {}  # job id -> owner
         self._held_lock = threading.Lock()
+        self._store_retries: dict[str, int] = {}  # per job: storage outages met in a row
         self._ready = 0
         self._errors: list[str] = []
 
@@ -221,16 +232,28 @@ class WorkerPool:
 
                 self.blobs.put_bytes(preview_key(job.id), preview_jpeg(rgb))
             report.drop_visual()
+            self._store_retries.pop(job.id, None)
             if not self.queue.complete(job.id, owner, report, heat_key):
                 if not self.queue.exists(job.id):
                     # Deleted while it was being scanned: nothing of it may stay behind.
                     self.blobs.delete_prefix(f"scans/{job.id}")
                 # Otherwise the job was given back or re-leased: its new owner finishes it.
                 return
+        except StoreUnavailable as exc:
+            # The store is down, not the file: wait and retry, with back-off.
+            k = self._store_retries.get(job.id, 0) + 1
+            self._store_retries[job.id] = k
+            delay = min(STORE_RETRY_MAX_S, STORE_RETRY_BASE_S * 2 ** (k - 1))
+            log.warning("job %s: %s; retrying in %.0f s", job.id, exc, delay)
+            try:
+                self.queue.retry_later(job.id, owner, delay, f"{exc}; retrying")
+            except Exception:
+                log.exception("could not requeue job %s", job.id)
+            return
         except Exception as exc:
             log.exception("job %s failed", job.id)
             try:
-                self.queue.fail(job.id, owner, f"{type(exc).__name__}: {exc}")
+                self.queue.fail(job.id, owner, public_error(exc))
             except Exception:
                 log.exception("could not record the failure of job %s", job.id)
             return

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -23,7 +24,10 @@ from fakescope.service.core import IdempotencyConflict, Service, scan_resource
 from fakescope.service.metrics import CONTENT_TYPE
 from fakescope.service.ratelimit import retry_after_header
 from fakescope.service.uploads import receive_upload
+from fakescope.store.blobs import StoreUnavailable
 from fakescope.store.models import Scan
+
+log = logging.getLogger("fakescope.service")
 
 
 class Links(BaseModel):
@@ -131,7 +135,7 @@ def _load(svc: Service, who: Principal, scan_id: str) -> Scan:
 
 
 @router.post("/scans", status_code=202, response_model=ScanSummary, openapi_extra=_UPLOAD_BODY,
-             responses=problems(400, 401, 408, 413, 415, 422, 429),
+             responses=problems(400, 401, 408, 413, 415, 422, 429, 503),
              summary="Upload media to scan")
 async def create_scan(request: Request, svc: Svc, who: Who,
                       idempotency_key: Annotated[str | None, Header(
@@ -151,10 +155,15 @@ async def create_scan(request: Request, svc: Svc, who: Who,
         raise HTTPException(429, f"rate limit of {who.rate_per_min} uploads a minute exceeded",
                             headers={"Retry-After": retry_after_header(wait)})
     try:
-        upload = await receive_upload(request, svc.blobs.staging_dir, who.max_upload_bytes,
-                                      svc.settings.upload_idle_s)
+        try:
+            upload = await receive_upload(request, svc.blobs.staging_dir, who.max_upload_bytes,
+                                          svc.settings.upload_idle_s)
+        except OSError as exc:  # the staging folder (beside the store) cannot be written
+            down = StoreUnavailable(f"the blob store is unavailable: cannot take uploads ({exc.strerror})")
+            raise _store_down(down) from None
     except HTTPException as exc:
-        svc.metrics.uploads_rejected.labels({413: "too_large", 415: "not_media", 408: "stalled"}.get(
+        svc.metrics.uploads_rejected.labels({413: "too_large", 415: "not_media", 408: "stalled",
+                                             503: "storage_unavailable"}.get(
             exc.status_code, "bad_request")).inc()
         raise
     try:
@@ -170,12 +179,25 @@ async def create_scan(request: Request, svc: Svc, who: Who,
                                                      idempotency_key)
         except IdempotencyConflict as exc:
             raise HTTPException(422, str(exc)) from exc
+        except StoreUnavailable as exc:
+            svc.metrics.uploads_rejected.labels("storage_unavailable").inc()
+            raise _store_down(exc) from None
     finally:
         upload.discard()  # a no-op once the store moved it
     headers = {"Location": f"/v1/scans/{scan.id}"}
     if replayed:
         headers["Idempotent-Replayed"] = "true"
     return JSONResponse(scan_resource(scan, with_report=False), status_code=202, headers=headers)
+
+
+STORE_RETRY_AFTER_S = 30
+
+
+def _store_down(exc: StoreUnavailable) -> HTTPException:
+    """A storage outage is temporary: 503 with Retry-After, the reason without any path."""
+    log.warning("upload refused: %s", exc)
+    return HTTPException(503, f"{exc}: nothing was stored, retry later",
+                         headers={"Retry-After": str(STORE_RETRY_AFTER_S)})
 
 
 def _decode_cursor(cursor: str) -> tuple[datetime, str]:
@@ -366,6 +388,11 @@ def readyz(svc: Svc) -> JSONResponse:
     checks = {"database": svc.db.ping(), "blob_store": svc.blobs.writable(),
               "workers": svc.pool.n == 0 or svc.pool.ready}
     body: dict[str, Any] = {"status": "ready" if all(checks.values()) else "not ready", "checks": checks}
+    why = {"database": "the database does not answer: uploads fail, queued scans wait",
+           "blob_store": "the blob store cannot be written: uploads get 503, queued scans wait and retry",
+           "workers": "not every worker has loaded its models"}
+    if not all(checks.values()):
+        body["reasons"] = [why[k] for k, ok in checks.items() if not ok]
     # Load balancers call this without a key: worker error text (exception messages, paths)
     # is shown only where keys are off, i.e. to the local user; otherwise the count.
     if svc.pool.errors:

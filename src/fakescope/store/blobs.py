@@ -25,6 +25,27 @@ class BlobStoreError(FakescopeError):
     code = "blob_store"
 
 
+class StoreUnavailable(BlobStoreError):
+    """The store cannot be read or written right now (permissions, disk, network): a
+    temporary failure, retried; its message names no path."""
+
+    code = "storage_unavailable"
+
+
+@contextlib.contextmanager
+def _outage(what: str) -> Iterator[None]:
+    """OS and transport errors (but a missing blob) -> StoreUnavailable, without the path."""
+    try:
+        yield
+    except BlobStoreError:
+        raise
+    except FileNotFoundError:
+        raise
+    except (OSError, ConnectionError, TimeoutError) as exc:
+        reason = getattr(exc, "strerror", None) or type(exc).__name__
+        raise StoreUnavailable(f"the blob store is unavailable: cannot {what} ({reason})") from exc
+
+
 class BlobStore:
     def __init__(self, url: str) -> None:
         self.url = url
@@ -54,6 +75,10 @@ class BlobStore:
 
     def put_file(self, key: str, local: Path) -> None:
         """Move a finished local file into the store (the file is gone afterwards)."""
+        with _outage("store a file"):
+            self._put_file(key, local)
+
+    def _put_file(self, key: str, local: Path) -> None:
         dest = self._path(key)
         if self.local:
             Path(dest).parent.mkdir(parents=True, exist_ok=True)
@@ -70,17 +95,19 @@ class BlobStore:
             local.unlink(missing_ok=True)
 
     def put_bytes(self, key: str, data: bytes) -> None:
-        if self.local:
-            fd, tmp = tempfile.mkstemp(dir=self.staging_dir)
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-            self.put_file(key, Path(tmp))
-        else:
-            self.fs.pipe_file(self._path(key), data)
+        with _outage("store a file"):
+            if self.local:
+                fd, tmp = tempfile.mkstemp(dir=self.staging_dir)
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(data)
+                self._put_file(key, Path(tmp))
+            else:
+                self.fs.pipe_file(self._path(key), data)
 
     def get_bytes(self, key: str) -> bytes:
         try:
-            return self.fs.cat_file(self._path(key))
+            with _outage("read a file"):
+                return self.fs.cat_file(self._path(key))
         except FileNotFoundError as exc:
             raise BlobStoreError(f"blob {key} is missing") from exc
 
@@ -92,7 +119,12 @@ class BlobStore:
         """A path the scanner can open: the blob itself when local, else a temporary copy."""
         path = self._path(key)
         if self.local:
-            if not Path(path).exists():
+            with _outage("read a file"):
+                exists = Path(path).exists()
+                if exists:
+                    with open(path, "rb"):  # readable now, or the store is unavailable
+                        pass
+            if not exists:
                 raise BlobStoreError(f"blob {key} is missing")
             yield Path(path)
             return
@@ -100,7 +132,8 @@ class BlobStore:
         os.close(fd)
         try:
             try:
-                self.fs.get_file(path, tmp)
+                with _outage("read a file"):
+                    self.fs.get_file(path, tmp)
             except FileNotFoundError as exc:
                 raise BlobStoreError(f"blob {key} is missing") from exc
             yield Path(tmp)
