@@ -8,7 +8,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip install -q -c constraints.txt
 FS     := $(VENV)/bin/fakescope
 
-.PHONY: setup setup-dev setup-train run test lint bench clean
+.PHONY: setup setup-dev setup-train run test fuzz lint bench clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,11 @@ run: setup
 
 test: setup-train
 	$(PY) -m pytest
+
+# A bounded fuzzing run (fixed seed; CI runs it after the tests): mutated photos, clips and
+# audio must end as a verdict or a typed error. The long run is in docs/hardening.md.
+fuzz: setup
+	$(PY) benchmarks/fuzz_scan.py --n 400
 
 lint: setup-dev
 	$(VENV)/bin/ruff check src tests benchmarks

@@ -109,6 +109,21 @@ def test_double_compression(astronaut: np.ndarray) -> None:
     assert "double_compression" in codes(twice)
 
 
+def test_a_zero_in_the_quantisation_table_is_not_a_crash(astronaut: np.ndarray) -> None:
+    """Found by benchmarks/fuzz_scan.py: a JPEG whose DQT holds a 0 step (decoders
+    substitute one) made the double-compression check divide by zero: internal_error."""
+    data = bytearray(jpeg(astronaut, quality=90))
+    dqt = data.index(b"\xff\xdb")
+    data[dqt + 5] = 0  # the first (DC) step of the first table
+    details = analyze(bytes(data))
+    assert details["jpeg"]["double_compression"] == {"likely": False,
+                                                     "reason": "invalid quantisation table"}
+    from fakescope.scan.scanner import Scanner
+
+    report = Scanner().scan_bytes(bytes(data), "zero-dqt.jpg")
+    assert report.error is None or report.error.code != "internal_error"
+
+
 def test_container_metadata_of_a_reencoded_video(tmp_path: Path, astronaut: np.ndarray) -> None:
     import av
 

@@ -173,6 +173,12 @@ def test_broken_audio_is_reported_not_raised(tmp_path: Path, voice: np.ndarray,
     junk = audio_scanner.scan(tmp_path / "junk.wav")
     assert junk.verdict == "error" and junk.error is not None and junk.error.code == "corrupt_media"
     assert junk.media_type == "audio" and junk.provenance is not None
+    # A FLAC whose first bytes say ID3 probes as audio and then decodes to nothing: a
+    # corrupt file (found by benchmarks/fuzz_scan.py), not "every analyzer failed".
+    (tmp_path / "id3.flac").write_bytes(b"ID3" + data[3:])
+    id3 = audio_scanner.scan(tmp_path / "id3.flac")
+    assert id3.verdict == "error" and id3.error is not None and id3.error.code == "corrupt_media"
+    assert not id3.reason.startswith("every analyzer failed")
 
 
 def test_too_long_audio_is_refused_before_decoding(tmp_path: Path, voice: np.ndarray) -> None:

@@ -260,7 +260,11 @@ def double_quantisation(rgb: np.ndarray, luma_table: list[int]) -> dict[str, Any
     y = cv2.cvtColor(window, cv2.COLOR_RGB2YCrCb)[..., 0].astype(np.float64) - 128.0
     blocks = y.reshape(wh // 8, 8, ww // 8, 8).swapaxes(1, 2).reshape(-1, 8, 8)
     coeffs = _DCT8 @ blocks @ _DCT8.T
-    q = np.asarray(luma_table[:64], dtype=np.float64).reshape(8, 8)
+    q = np.asarray(luma_table[:64], dtype=np.float64)
+    if q.size < 64 or not np.all(q > 0):
+        # A zero step is not a valid table (the decoder substitutes one): nothing to read.
+        return {"likely": False, "reason": "invalid quantisation table"}
+    q = q.reshape(8, 8)
     shares = []
     for u, v in _DQ_POSITIONS:
         k = np.abs(np.round(coeffs[:, u, v] / q[u, v])).astype(np.int64)

@@ -50,6 +50,10 @@ class AudioEvidence:
     time_ms: float = 0.0
 
 
+# Errors that describe the file rather than an analyzer.
+_MEDIA_ERRORS = frozenset({"corrupt_media", "truncated_file", "unsupported_media"})
+
+
 def run_audio_analyzers(analyzers: list[Analyzer], item: AudioItem) -> AudioEvidence:
     """Each analyzer over the stream; the first one with segments gives the report's timeline."""
     out = AudioEvidence()
@@ -107,8 +111,17 @@ def scan_audio(scanner: Scanner, loaded: LoadedFile, media: AudioMedia, display:
         verdict, reason = "inconclusive", "no audio analyzer is enabled"
     elif not ev.results:
         verdict = "error"
-        reason = "every analyzer failed: " + "; ".join(r.error.message for r in ev.reports if r.error)
-        error = ErrorInfo(code="analyzers_failed", message=reason)
+        failed = [r.error for r in ev.reports if r.error]
+        codes = {e.code for e in failed}
+        if len(codes) == 1 and codes <= _MEDIA_ERRORS:
+            # Every analyzer met the same undecodable stream: that is what the file is
+            # (a header that probes as audio over data that does not decode), not a failure
+            # of the analyzers.
+            reason = failed[0].message
+            error = ErrorInfo(code=failed[0].code, message=reason)
+        else:
+            reason = "every analyzer failed: " + "; ".join(e.message for e in failed)
+            error = ErrorInfo(code="analyzers_failed", message=reason)
     timing.total = ms_since(t_start)
     info = media.info
     decoded_s = max((seg.end_s for seg in ev.segments), default=0.0)
