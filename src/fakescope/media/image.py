@@ -80,15 +80,19 @@ def decode_image(data: bytes, limits: MediaLimits) -> ImageMedia:
         source_mode = im.mode
         metadata = read_metadata(im)
         orientation = _orientation(im)
-        try:
-            oriented = ImageOps.exif_transpose(im)
-        except Exception as exc:  # malformed EXIF must not cost the pixels
-            notes.append(f"EXIF orientation ignored: {exc}")
-            oriented = im
-        else:
-            if orientation not in (None, 1):
+        oriented = im
+        if orientation not in (None, 1):
+            # Only when there is something to turn: exif_transpose copies the whole picture
+            # otherwise too (317 MB for an 8900x8900 PNG, on top of the decode).
+            try:
+                oriented = ImageOps.exif_transpose(im)
+            except Exception as exc:  # malformed EXIF must not cost the pixels
+                notes.append(f"EXIF orientation ignored: {exc}")
+            else:
                 notes.append(f"EXIF orientation {orientation} applied")
         rgb = to_rgb8(oriented, notes)
+        del oriented
+        im.close()  # the decoded pixels now live in ``rgb`` only
     for w in caught:
         if not issubclass(w.category, Image.DecompressionBombWarning):  # our limits rule
             msg = " ".join(str(w.message).split())

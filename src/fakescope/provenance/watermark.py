@@ -90,15 +90,22 @@ def embed(rgb: np.ndarray, payload: int) -> np.ndarray:
 def read_scores(rgb: np.ndarray, n_bits: int = TOTAL_BITS) -> np.ndarray:
     """Per bit, the share of blocks voting 1 (the library's ``avgScores``), vectorised."""
     h, w = rgb.shape[:2]
-    yuv = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2YUV)
-    u = yuv[: h // 4 * 4, : w // 4 * 4, 1].astype(np.float64)
-    # The Haar DWT's approximation band is each 2x2 cell's sum / 2: the same numbers as
-    # pywt.dwt2(u, "haar")[0], without computing the three detail bands (5x faster).
-    ca = u.reshape(u.shape[0] // 2, 2, u.shape[1] // 2, 2).sum(axis=(1, 3)) / 2.0
-    nr, nc = ca.shape[0] // BLOCK, ca.shape[1] // BLOCK
-    blocks = ca[: nr * BLOCK, : nc * BLOCK].reshape(nr, BLOCK, nc, BLOCK).swapaxes(1, 2)
+    h4, w4 = h // 4 * 4, w // 4 * 4
+    nr, nc = (h4 // 2) // BLOCK, (w4 // 2) // BLOCK
     rows = np.arange(0, nr, max(1, -(-nr * nc // MAX_BLOCKS)))
-    b = blocks[rows].reshape(-1, BLOCK, BLOCK)
+    # Only the block rows read are converted, one strip at a time: the whole picture's U
+    # plane in float64 was 8 bytes a pixel (634 MB for 8900x8900) for a sample of it.
+    strips = []
+    for r in rows:
+        strip = np.ascontiguousarray(rgb[2 * BLOCK * r : 2 * BLOCK * (r + 1), :w4])
+        u = cv2.cvtColor(strip, cv2.COLOR_RGB2YUV)[..., 1].astype(np.float64)
+        # The Haar DWT's approximation band is each 2x2 cell's sum / 2: the same numbers as
+        # pywt.dwt2(u, "haar")[0], without computing the three detail bands (5x faster).
+        ca = u.reshape(BLOCK, 2, w4 // 2, 2).sum(axis=(1, 3)) / 2.0
+        strips.append(ca[:, : nc * BLOCK])
+    if not strips:
+        return np.zeros(n_bits)
+    b = np.stack(strips).reshape(len(rows), BLOCK, nc, BLOCK).swapaxes(1, 2).reshape(-1, BLOCK, BLOCK)
     # The largest singular value, as the root of the largest eigenvalue of B^T B: equal to
     # the SVD's to 1e-12 and faster on many small blocks.
     gram = np.einsum("nij,nik->njk", b, b)
