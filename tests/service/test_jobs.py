@@ -144,6 +144,14 @@ def test_heartbeat_keeps_a_long_scan_leased(db_url: str, tmp_path) -> None:
     pool.start()
     import time
 
+    # Only once the pool holds it: a queued job is anyone's to claim (on a loaded machine
+    # the thief used to get there before the worker had even started).
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 30:
+        with db.read() as s:
+            if s.get(Scan, sid).status == "running":
+                break
+        time.sleep(0.02)
     t0 = time.monotonic()
     stolen = None
     while time.monotonic() - t0 < 4.5 and stolen is None:
