@@ -13,7 +13,7 @@ import sys
 import click
 
 from fakescope import __version__
-from fakescope.cli import batch, cost, provenance, scan, service, train
+from fakescope.cli import anonymize, batch, cost, provenance, scan, service, train
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -35,6 +35,7 @@ main.add_command(scan.demo)
 main.add_command(scan.schema)
 main.add_command(scan.models)
 main.add_command(cost.cost)
+main.add_command(anonymize.anonymize)
 main.add_command(train.train)  # train face-forgery | generated | voice
 # Provenance (docs/provenance.md).
 main.add_command(provenance.verify)

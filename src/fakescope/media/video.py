@@ -147,7 +147,7 @@ class VideoMedia:
         for t, raw in self._decode(skip_nonref=True):
             last = (t, raw)
             if t + 1e-6 >= times[k]:
-                frame = Frame(t, self._rgb(raw))  # convert only frames that are used
+                frame = Frame(t, self.rgb_of(raw))  # convert only frames that are used
                 while k < len(times) and t + 1e-6 >= times[k]:
                     yield frame
                     k += 1
@@ -155,7 +155,7 @@ class VideoMedia:
                 return
         # Duration metadata can overstate the stream: the last frame stands for the rest.
         if last is not None and k < len(times):
-            yield Frame(last[0], self._rgb(last[1]))
+            yield Frame(last[0], self.rgb_of(last[1]))
 
     def frames_every(self, fps: float, start_s: float = 0.0, end_s: float | None = None,
                      region_at: Callable[[float], tuple[int, int, int, int] | None] | None = None,
@@ -177,7 +177,7 @@ class VideoMedia:
                 return
             if t + 1e-6 >= next_t:
                 region = region_at(t) if region_at is not None else None
-                yield self._cropped(t, raw, region) if region is not None else Frame(t, self._rgb(raw))
+                yield self._cropped(t, raw, region) if region is not None else Frame(t, self.rgb_of(raw))
                 next_t = max(next_t + step, t + step * 0.5)
 
     def _decode(self, seek_s: float | None = None,
@@ -210,7 +210,7 @@ class VideoMedia:
         for target in times:
             for t, raw in self._decode(seek_s=target, skip_nonref=True):
                 if t + 1e-6 >= target:
-                    yield Frame(t, self._rgb(raw))
+                    yield Frame(t, self.rgb_of(raw))
                     break
 
     def _cropped(self, t: float, fr, region: tuple[int, int, int, int]) -> Frame:  # type: ignore[no-untyped-def]
@@ -221,7 +221,7 @@ class VideoMedia:
         x1, y1 = min(w, region[2] + 1) & ~1, min(h, region[3] + 1) & ~1
         if self.info.rotation % 360 or fr.format.name != "yuv420p" or \
                 x1 - x0 < 2 or y1 - y0 < 2:
-            rgb = self._rgb(fr)
+            rgb = self.rgb_of(fr)
             return Frame(t, np.ascontiguousarray(rgb[y0:y1, x0:x1]), (x0, y0))
         planes = []
         for i, (py0, py1, px0, px1) in enumerate(
@@ -233,7 +233,8 @@ class VideoMedia:
         i420 = np.concatenate(planes).reshape((y1 - y0) * 3 // 2, x1 - x0)
         return Frame(t, cv2.cvtColor(i420, cv2.COLOR_YUV2RGB_I420), (x0, y0))
 
-    def _rgb(self, fr) -> np.ndarray:  # type: ignore[no-untyped-def]
+    def rgb_of(self, fr) -> np.ndarray:  # type: ignore[no-untyped-def]
+        """A decoded PyAV frame as displayed: RGB, the rotation applied."""
         rgb = fr.to_ndarray(format="rgb24")
         rot = self.info.rotation % 360
         # Display matrix angles are counter-clockwise; np.rot90 turns counter-clockwise too.
