@@ -14,7 +14,7 @@ the audio is copied unchanged and the container's metadata is not.
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -111,7 +111,6 @@ def hide_faces(rgb: np.ndarray, detector, method: Method = "pixelate", keep: set
 
 def anonymize_photo(src: Path, dst: Path, *, method: Method = "pixelate", keep: set[int] | None = None,
                     detector=None) -> Result:  # type: ignore[no-untyped-def]
-    from PIL import Image
 
     from fakescope.config import MediaLimits
     from fakescope.media import decode, read_file
@@ -124,21 +123,36 @@ def anonymize_photo(src: Path, dst: Path, *, method: Method = "pixelate", keep: 
     if not isinstance(media, ImageMedia):
         raise AnonymizeError(f"{src.name} is not a photo")
     detector = detector or _detector()
-    keep = keep or set()
-    faces = detector.detect(media.rgb)
-    out, n_covered, n_kept, _ = hide_faces(media.rgb, detector, method, keep, faces)
-    kept = [f.box for i, f in enumerate(faces) if i in keep]
-    for _ in range(PASSES):
-        # Checked as written: compression can bring a borderline face back to the detector.
-        data = _encode(out, fmt)
-        written = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
-        left = [f.box for f in detector.detect(written) if not any(_overlaps(f.box, b) for b in kept)]
-        if not left:
-            break
-        out = cover(out, left, "pixelate", grow=1.5, cells=1)
+    data, n_covered, n_kept = hidden_file(media.rgb, detector, lambda rgb: _encode(rgb, fmt), method, keep)
     dst.parent.mkdir(parents=True, exist_ok=True)
     dst.write_bytes(data)
     return Result(src, dst, faces=n_covered, kept=n_kept)
+
+
+def hidden_file(rgb: np.ndarray, detector, encode: Callable[[np.ndarray], bytes],  # type: ignore[no-untyped-def]
+                method: Method = "pixelate", keep: set[int] | None = None,
+                faces=None) -> tuple[bytes, int, int]:  # type: ignore[no-untyped-def]
+    """``rgb`` with its faces hidden, encoded by ``encode``, and checked as encoded:
+    compression (or the downscaling of a preview) can bring a borderline face back to the
+    detector, so what it still finds in the written file is covered again. Returns the
+    file's bytes, faces covered and faces kept."""
+    from PIL import Image
+
+    keep = keep or set()
+    faces = detector.detect(rgb) if faces is None else faces
+    out, n_covered, n_kept, _ = hide_faces(rgb, detector, method, keep, faces)
+    kept = [f.box for i, f in enumerate(faces) if i in keep]
+    data = encode(out)
+    for _ in range(PASSES):
+        written = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+        scale = out.shape[1] / written.shape[1]
+        left = [f.box * scale for f in detector.detect(written)
+                if not any(_overlaps(f.box * scale, b) for b in kept)]
+        if not left:
+            break
+        out = cover(out, left, "pixelate", grow=1.5, cells=1)
+        data = encode(out)
+    return data, n_covered, n_kept
 
 
 def _encode(rgb: np.ndarray, fmt: str) -> bytes:

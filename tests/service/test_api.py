@@ -678,3 +678,14 @@ def test_a_storage_outage_is_a_temporary_failure(make_client, jpeg_bytes: bytes,
     down["read"] = False
     done = wait_final(c, sid, timeout=30)
     assert done["status"] == "done" and done["report"]["verdict"] in ("real", "fake", "inconclusive")
+
+
+def test_previews_can_be_stored_with_the_faces_hidden(make_client, jpeg_bytes: bytes) -> None:
+    from fakescope.faces.detector import get_detector
+
+    for hide, faces in ((False, 1), (True, 0)):
+        c = make_client(anonymize_previews=hide)
+        sid = c.post("/v1/scans", files={"file": ("a.jpg", jpeg_bytes, "image/jpeg")}).json()["id"]
+        assert wait_final(c, sid)["report"]["faces"], "the scan found the face"
+        preview = np.asarray(Image.open(io.BytesIO(c.get(f"/v1/scans/{sid}/image").content)).convert("RGB"))
+        assert len(get_detector().detect(preview)) == faces, hide

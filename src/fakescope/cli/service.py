@@ -149,7 +149,8 @@ def worker(config_file: Path | None, data_dir: Path | None, database_url: str | 
 
     db = _database(settings)
     pool = WorkerPool(JobQueue(db, lease_s=settings.lease_s, max_attempts=settings.max_attempts),
-                      BlobStore(settings.blobs_url), workers=workers)
+                      BlobStore(settings.blobs_url), workers=workers,
+                      anonymize_previews=settings.anonymize_previews)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

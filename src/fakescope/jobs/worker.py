@@ -116,9 +116,11 @@ def load_image_heatmaps(data: bytes, height: int, width: int) -> list[Any]:
 class WorkerPool:
     def __init__(self, queue: JobQueue, blobs: BlobStore, *, workers: int,
                  scanner_factory: ScannerFactory = default_scanner_factory,
-                 on_report: ReportHook | None = None, poll_s: float = 1.0) -> None:
+                 on_report: ReportHook | None = None, poll_s: float = 1.0,
+                 anonymize_previews: bool = False) -> None:
         self.queue = queue
         self.blobs = blobs
+        self.anonymize_previews = anonymize_previews
         self.n = workers
         self.scanner_factory = scanner_factory
         self.on_report = on_report
@@ -230,7 +232,16 @@ class WorkerPool:
                 # to decode the upload again (docs/service.md, "Memory").
                 from fakescope.service.render import preview_jpeg, preview_key
 
-                self.blobs.put_bytes(preview_key(job.id), preview_jpeg(rgb))
+                if self.anonymize_previews:
+                    from types import SimpleNamespace
+
+                    from fakescope.anonymize import hidden_file
+
+                    found = [SimpleNamespace(box=np.asarray(f.box)) for f in report.faces]
+                    jpeg = hidden_file(rgb, scanner.detector, preview_jpeg, faces=found)[0]
+                else:
+                    jpeg = preview_jpeg(rgb)
+                self.blobs.put_bytes(preview_key(job.id), jpeg)
             report.drop_visual()
             self._store_retries.pop(job.id, None)
             if not self.queue.complete(job.id, owner, report, heat_key):

@@ -87,7 +87,8 @@ class Service:
         self.metrics = Metrics(self.queue.depth)
         self.limiter = RateLimiter(monotonic)
         self.pool = WorkerPool(self.queue, self.blobs, workers=settings.workers if start_workers else 0,
-                               scanner_factory=scanner_factory, on_report=self.metrics.observe_report)
+                               scanner_factory=scanner_factory, on_report=self.metrics.observe_report,
+                               anonymize_previews=settings.anonymize_previews)
         self.callbacks = CallbackDispatcher(
             self.db, lambda scan: scan_resource(scan), timeout_s=settings.callback_timeout_s,
             max_attempts=settings.callback_max_attempts, allow_private=settings.callback_allow_private,

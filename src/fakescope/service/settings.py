@@ -65,6 +65,9 @@ class ServiceSettings(BaseSettings):
     retention_days: float = Field(30.0, gt=0, description="uploads and reports are purged after this")
     audit_retention_days: float = Field(365.0, gt=0)
     purge_interval_s: float = Field(3600.0, gt=0)
+    anonymize_previews: bool = Field(
+        False, description="the stored preview of a picture (`/image`) has every face the scan found "
+        "covered, as `fakescope anonymize` covers them")
     keep_face_crops: bool = Field(
         False, description="include aligned face crops in report.html (off: privacy by default)")
     lease_s: float = Field(60.0, ge=1, description="job lease; a dead worker's job is retried after it")
