@@ -689,3 +689,35 @@ def test_previews_can_be_stored_with_the_faces_hidden(make_client, jpeg_bytes: b
         assert wait_final(c, sid)["report"]["faces"], "the scan found the face"
         preview = np.asarray(Image.open(io.BytesIO(c.get(f"/v1/scans/{sid}/image").content)).convert("RGB"))
         assert len(get_detector().detect(preview)) == faces, hide
+
+
+def test_a_database_outage_is_a_json_503(make_client, jpeg_bytes: bytes,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every answer while the database is down is a JSON 503 with Retry-After (it was a
+    plain-text 500), naming neither host nor SQL; nothing is left half-stored."""
+    from contextlib import contextmanager
+
+    from sqlalchemy.exc import OperationalError
+
+    from fakescope.store.database import Database
+
+    c = make_client(scanner=FastScanner())
+    sid = upload(c, jpeg_bytes).json()["id"]
+    wait_final(c, sid)
+
+    @contextmanager
+    def down(self: Database) -> Any:
+        raise OperationalError("SELECT secret FROM scans", {}, Exception("db.internal:5432 refused"))
+        yield  # pragma: no cover
+
+    monkeypatch.setattr(Database, "read", down)
+    monkeypatch.setattr(Database, "write", down)
+    for r in (upload(c, jpeg_bytes), c.get("/v1/scans"), c.get(f"/v1/scans/{sid}"),
+              c.delete(f"/v1/scans/{sid}")):
+        assert r.status_code == 503 and r.headers["retry-after"] == "30", r.text
+        assert "database is unavailable" in r.json()["detail"]
+        assert "secret" not in r.text and "5432" not in r.text
+    blobs = c.app.state.service.blobs
+    assert blobs.list_prefixes("scans") == [sid]  # the refused upload left no blob behind
+    monkeypatch.undo()
+    assert c.get(f"/v1/scans/{sid}").json()["status"] == "done"

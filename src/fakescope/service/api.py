@@ -78,7 +78,8 @@ class Problem(BaseModel):
 _PROBLEM_WORDS = {400: "bad request", 401: "no valid API key", 404: "no such scan (or not yours)",
                   408: "the upload stalled", 409: "no report yet", 413: "larger than the upload limit",
                   415: "not media fakescope reads", 422: "invalid input", 429: "rate limit exceeded",
-                  503: "busy: retry after Retry-After seconds"}
+                  503: "temporarily unavailable (storage, database or busy renderers): retry after "
+                       "Retry-After seconds"}
 
 
 def problems(*codes: int, not_json: bool = False) -> dict[int | str, dict[str, Any]]:
@@ -226,7 +227,7 @@ def _parse_time(value: str) -> datetime:
     return t
 
 
-@router.get("/scans", response_model=ScanPage, responses=problems(400, 401),
+@router.get("/scans", response_model=ScanPage, responses=problems(400, 401, 503),
             summary="List scans, newest first")
 def list_scans(
     svc: Svc, who: Who,
@@ -270,7 +271,7 @@ def _filters(*values: str | None) -> str | None:
     return text[:200] or None
 
 
-@router.get("/scans/{scan_id}", response_model=ScanOut, responses=problems(401, 404),
+@router.get("/scans/{scan_id}", response_model=ScanOut, responses=problems(401, 404, 503),
             summary="Status and, once done, the report")
 def get_scan(scan_id: str, svc: Svc, who: Who) -> JSONResponse:
     scan = _load(svc, who, scan_id)
@@ -343,7 +344,7 @@ def get_image(scan_id: str, svc: Svc, who: Who) -> Response:
 
 
 @router.get("/scans/{scan_id}/heatmap.png", response_class=Response,
-            responses={200: {"content": {"image/png": {}}}, **problems(401, 404, not_json=True)},
+            responses={200: {"content": {"image/png": {}}}, **problems(401, 404, 503, not_json=True)},
             summary="The face heatmaps as a transparent overlay of /image")
 def get_heatmap(scan_id: str, svc: Svc, who: Who) -> Response:
     from fakescope.jobs.worker import load_heatmaps
@@ -360,7 +361,7 @@ def get_heatmap(scan_id: str, svc: Svc, who: Who) -> Response:
     return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=300"})
 
 
-@router.delete("/scans/{scan_id}", status_code=204, responses=problems(401, 404),
+@router.delete("/scans/{scan_id}", status_code=204, responses=problems(401, 404, 503),
                summary="Delete the report, the upload and every stored file of a scan")
 def delete_scan(scan_id: str, svc: Svc, who: Who) -> Response:
     scan = _load(svc, who, scan_id)

@@ -3,6 +3,7 @@ background work (workers, callbacks, retention), started and stopped with the ap
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -10,8 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.responses import FileResponse, RedirectResponse
+from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import DBAPIError
 
 from fakescope import __version__
 from fakescope.jobs.worker import ScannerFactory, default_scanner_factory
@@ -22,6 +24,7 @@ from fakescope.service.settings import ServiceSettings
 from fakescope.store.database import utcnow
 
 STATIC = Path(__file__).parent / "static"
+log = logging.getLogger("fakescope.service")
 
 _UI_CSP = ("default-src 'self'; img-src 'self' blob: data:; style-src 'self'; script-src 'self'; "
            "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
@@ -94,6 +97,15 @@ def create_app(settings: ServiceSettings | None = None, *, clock: Clock = utcnow
         docs_url=None, redoc_url=None,
     )
     app.state.service = service
+
+    @app.exception_handler(DBAPIError)
+    async def database_down(_request: Any, exc: DBAPIError) -> JSONResponse:
+        # A database that cannot be reached is a temporary failure: nothing was recorded,
+        # the client may retry; the driver's text (host names, SQL) stays in the log.
+        log.warning("database unavailable: %s", type(exc.orig).__name__ if exc.orig else exc)
+        return JSONResponse({"detail": "the database is unavailable: nothing was recorded, retry later"},
+                            status_code=503, headers={"Retry-After": "30"})
+
     app.include_router(router)
     app.include_router(ops)
     if settings.cors_origins:
