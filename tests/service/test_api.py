@@ -361,6 +361,10 @@ def test_health_openapi_and_ui(make_client) -> None:
                 if code.startswith(("4", "5")) and answer.get("content"):
                     assert list(answer["content"]) == ["application/json"], (method, path, code)
     assert "400" in spec["paths"]["/v1/scans"]["get"]["responses"]  # a bad cursor or since
+    # A path served by several routes lists every method it takes (Starlette named one).
+    assert c.options("/v1/scans/abc").headers["allow"] == "DELETE, GET"
+    assert c.put("/v1/scans").headers["allow"] == "GET, POST"
+    assert c.get("/v1/scans", params={"until": ""}).status_code == 400  # empty is not a time
     assert c.get("/docs").status_code == 404  # Swagger UI would load scripts from a CDN
     page = c.get("/")
     assert page.status_code == 200 and "/ui/app.js" in page.text

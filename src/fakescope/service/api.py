@@ -72,7 +72,9 @@ class Info(BaseModel):
 
 
 class Problem(BaseModel):
-    detail: str
+    detail: str | list[dict[str, Any]] = Field(
+        description="what was wrong, in one sentence; for a request the schema refuses (422), "
+        "the list of {loc, msg, type} that FastAPI gives")
 
 
 _PROBLEM_WORDS = {400: "bad request", 401: "no valid API key", 404: "no such scan (or not yours)",
@@ -102,6 +104,8 @@ Who = Annotated[Principal, Depends(principal)]
 router = APIRouter(prefix="/v1", tags=["scans"])
 ops = APIRouter(tags=["operations"])
 
+_CALLBACK_URL = {"type": "string", "format": "uri", "pattern": "^https?://[^/@\\s]+", "maxLength": 2048,
+                 "description": "http(s) URL that receives the finished scan as JSON (POST)"}
 _UPLOAD_BODY: dict[str, Any] = {
     "requestBody": {
         "required": True,
@@ -109,18 +113,18 @@ _UPLOAD_BODY: dict[str, Any] = {
             "multipart/form-data": {"schema": {
                 "type": "object", "required": ["file"],
                 "properties": {
-                    "file": {"type": "string", "format": "binary", "description": "the media file"},
-                    "callback_url": {"type": "string", "description":
-                                     "http(s) URL that receives the finished scan as JSON (POST)"},
+                    "file": {"type": "string", "format": "binary", "minLength": 1,
+                             "description": "the media file"},
+                    "callback_url": _CALLBACK_URL,
                 }}},
-            "application/octet-stream": {"schema": {"type": "string", "format": "binary"},
+            "application/octet-stream": {"schema": {"type": "string", "format": "binary", "minLength": 1},
                                          "description": "the raw media; name it with ?filename="},
         },
     },
     "parameters": [
-        {"name": "filename", "in": "query", "required": False, "schema": {"type": "string"},
+        {"name": "filename", "in": "query", "required": False, "schema": {"type": "string", "maxLength": 255},
          "description": "file name, for a raw (non-multipart) body"},
-        {"name": "callback_url", "in": "query", "required": False, "schema": {"type": "string"},
+        {"name": "callback_url", "in": "query", "required": False, "schema": _CALLBACK_URL,
          "description": "as the form field, for a raw body"},
     ],
 }
@@ -234,8 +238,10 @@ def list_scans(
     verdict: Annotated[str | None, Query(description="comma-separated, e.g. fake,inconclusive")] = None,
     status: Annotated[str | None, Query(description="comma-separated statuses")] = None,
     media_type: Annotated[str | None, Query(description="image, video or audio")] = None,
-    since: Annotated[str | None, Query(description="created at or after (ISO 8601)")] = None,
-    until: Annotated[str | None, Query(description="created before (ISO 8601)")] = None,
+    since: Annotated[str | None, Query(description="created at or after (ISO 8601)",
+                                       json_schema_extra={"format": "date-time"})] = None,
+    until: Annotated[str | None, Query(description="created before (ISO 8601)",
+                                       json_schema_extra={"format": "date-time"})] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
 ) -> dict[str, Any]:
@@ -248,9 +254,9 @@ def list_scans(
         q = q.where(Scan.status.in_([v.strip() for v in status.split(",") if v.strip()]))
     if media_type:
         q = q.where(Scan.media_type == media_type)
-    if since:
+    if since is not None:
         q = q.where(Scan.created_at >= _parse_time(since))
-    if until:
+    if until is not None:
         q = q.where(Scan.created_at < _parse_time(until))
     if cursor:
         at, cid = _decode_cursor(cursor)

@@ -4,16 +4,19 @@ background work (workers, callbacks, retention), started and stopped with the ap
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import DBAPIError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from fakescope import __version__
 from fakescope.jobs.worker import ScannerFactory, default_scanner_factory
@@ -105,6 +108,20 @@ def create_app(settings: ServiceSettings | None = None, *, clock: Clock = utcnow
         log.warning("database unavailable: %s", type(exc.orig).__name__ if exc.orig else exc)
         return JSONResponse({"detail": "the database is unavailable: nothing was recorded, retry later"},
                             status_code=503, headers={"Retry-After": "30"})
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            # Starlette names only the methods of the first route that matched the path; a
+            # path served by several (GET and POST /v1/scans) must list every one it takes,
+            # as the OpenAPI document does.
+            for template, operations in app.openapi()["paths"].items():
+                if re.fullmatch(re.sub(r"\{[^/]+\}", "[^/]+", template), request.url.path):
+                    headers["Allow"] = ", ".join(sorted(m.upper() for m in operations))
+                    break
+        return await http_exception_handler(request,
+                                            StarletteHTTPException(exc.status_code, exc.detail, headers))
 
     app.include_router(router)
     app.include_router(ops)
