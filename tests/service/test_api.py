@@ -248,10 +248,18 @@ def test_callback_posts_the_finished_scan(make_client, jpeg_bytes: bytes) -> Non
 
 def test_callback_url_is_checked(make_client, jpeg_bytes: bytes) -> None:
     c = make_client(scanner=FastScanner())
+    # The last one (found by schemathesis) is no valid host name: it used to be a 500.
     for bad in ("file:///etc/passwd", "ftp://example.org/x", "http://127.0.0.1:9/x",
-                "http://user:pw@example.org/"):
+                "http://user:pw@example.org/", "http://\x9b\U00082e97u/hook"):
         r = upload(c, jpeg_bytes, callback_url=bad)
         assert r.status_code == 422, bad
+        raw = c.post("/v1/scans", params={"filename": "a.jpg", "callback_url": bad}, content=jpeg_bytes,
+                     headers={"content-type": "image/jpeg"})
+        assert raw.status_code == 422, bad
+    # In the query string beside a multipart body it is checked too (it was ignored).
+    r = c.post("/v1/scans", params={"callback_url": "ftp://example.org/x"},
+               files={"file": ("a.jpg", jpeg_bytes, "image/jpeg")})
+    assert r.status_code == 422
     assert c.get("/v1/scans").json()["items"] == []
 
 

@@ -54,8 +54,8 @@ def check_callback_url(url: str, *, allow_private: bool, resolve: bool = True) -
             return url
         try:
             infos = socket.getaddrinfo(parts.hostname, parts.port or 443, proto=socket.IPPROTO_TCP)
-        except OSError as exc:
-            raise CallbackURLError(f"callback_url host {parts.hostname} does not resolve") from exc
+        except (OSError, UnicodeError) as exc:  # UnicodeError: not a valid (IDNA) host name
+            raise CallbackURLError(f"callback_url host {parts.hostname!r} does not resolve") from exc
         addrs = [ipaddress.ip_address(i[4][0]) for i in infos]
     for a in addrs:
         if not a.is_global:
@@ -82,8 +82,8 @@ def pinned_target(url: str, *, allow_private: bool) -> tuple[str, dict[str, str]
     port = parts.port or (443 if parts.scheme == "https" else 80)
     try:
         infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
-    except OSError as exc:
-        raise CallbackURLError(f"callback_url host {host} does not resolve") from exc
+    except (OSError, UnicodeError) as exc:
+        raise CallbackURLError(f"callback_url host {host!r} does not resolve") from exc
     addrs = [ipaddress.ip_address(i[4][0]) for i in infos]
     if not allow_private:
         for a in addrs:

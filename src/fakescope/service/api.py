@@ -104,8 +104,9 @@ Who = Annotated[Principal, Depends(principal)]
 router = APIRouter(prefix="/v1", tags=["scans"])
 ops = APIRouter(tags=["operations"])
 
-_CALLBACK_URL = {"type": "string", "format": "uri", "pattern": "^https?://[^/@\\s]+", "maxLength": 2048,
-                 "description": "http(s) URL that receives the finished scan as JSON (POST)"}
+_CALLBACK_URL = {"type": "string", "pattern": "^(https?://[^/@\\s]+.*)?$", "maxLength": 2048,
+                 "description": "http(s) URL that receives the finished scan as JSON (POST); "
+                                "empty: none"}
 _UPLOAD_BODY: dict[str, Any] = {
     "requestBody": {
         "required": True,
@@ -122,7 +123,7 @@ _UPLOAD_BODY: dict[str, Any] = {
         },
     },
     "parameters": [
-        {"name": "filename", "in": "query", "required": False, "schema": {"type": "string", "maxLength": 255},
+        {"name": "filename", "in": "query", "required": False, "schema": {"type": "string"},
          "description": "file name, for a raw (non-multipart) body"},
         {"name": "callback_url", "in": "query", "required": False, "schema": _CALLBACK_URL,
          "description": "as the form field, for a raw body"},

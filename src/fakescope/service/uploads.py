@@ -137,6 +137,9 @@ async def receive_upload(request: Request, staging: Path, limit: int, idle_s: fl
             if not boundary:
                 raise HTTPException(400, "multipart body without a boundary")
             filename, fields = await _multipart(request, boundary, sink, limit, idle_s)
+            if not fields.get("callback_url") and request.query_params.get("callback_url"):
+                # Given in the query string only: it counts (and is checked) as for a raw body.
+                fields["callback_url"] = request.query_params["callback_url"]
         else:
             async for chunk in _chunks(request, idle_s):
                 sink.write(chunk)
