@@ -218,3 +218,27 @@ def test_forwarded_headers_count_only_from_named_proxies() -> None:
 
     assert client_seen(ServiceSettings()) == "127.0.0.1"
     assert client_seen(ServiceSettings(trusted_proxies=["127.0.0.1"])) == "203.0.113.9"
+
+
+def test_report_pages_are_drawn_at_the_size_they_are_shown() -> None:
+    """Issue 18: report.html painted heatmaps over the full picture (an 8900 px PNG: GBs per
+    request); now the picture, the heatmap matrices and the boxes are scaled first, alike."""
+    import numpy as np
+
+    from fakescope.analyzers.base import FaceHeatmap
+    from fakescope.report.html import MAX_SIDE
+    from fakescope.report.schema import FaceResult, ScanReport
+    from fakescope.service.render import fit_for_report
+
+    rgb = np.zeros((1000, 4 * MAX_SIDE, 3), np.uint8)
+    m = np.array([[0.5, 0.0, -100.0], [0.0, 0.5, -50.0]])
+    hm = FaceHeatmap(0, np.ones((7, 7), np.float32), 224, m)
+    report = ScanReport(fakescope_version="t", file="x", verdict="real", score=0.1, media_type="image",
+                        faces=[FaceResult(index=0, box=(400.0, 200.0, 800.0, 600.0), detector_score=0.9,
+                                          landmarks=[(0.0, 0.0)] * 5, landmarks_source="facemesh")])
+    small, heat, shown = fit_for_report(rgb, [hm], report)
+    assert small.shape[:2] == (250, MAX_SIDE)
+    assert shown.faces[0].box == (100.0, 50.0, 200.0, 150.0) and report.faces[0].box[0] == 400.0
+    # A point of the original maps to the same crop pixel through the scaled matrix.
+    p = np.array([600.0, 400.0, 1.0])
+    assert np.allclose(heat[0].image_to_crop @ (p * [0.25, 0.25, 1.0]), m @ p)

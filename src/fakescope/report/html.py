@@ -116,14 +116,16 @@ def annotate(rgb: np.ndarray, report: ScanReport) -> np.ndarray:
 def draw_faces(rgb: np.ndarray, heatmaps: list, boxes: list[tuple[np.ndarray, float | None, str]],  # type: ignore[type-arg]
                max_side: int = MAX_SIDE) -> np.ndarray:
     """Heatmaps overlaid, then a labelled box per face, on a copy scaled to ``max_side``."""
-    img = rgb
-    for hm in heatmaps:
-        heat, cover = heat_in_image(img.shape[:2], hm.heat, hm.crop_size, hm.image_to_crop)
-        img = overlay(img, heat, cover)
-    h, w = img.shape[:2]
+    h, w = rgb.shape[:2]
     scale = min(1.0, max_side / max(h, w))
-    if scale < 1.0:
-        img = cv2.resize(img, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+    # Scaled first, painted after: painting an 8900 px picture at full size took GBs.
+    img = cv2.resize(rgb, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA) \
+        if scale < 1.0 else rgb
+    for hm in heatmaps:
+        m = np.asarray(hm.image_to_crop, dtype=np.float64).copy()
+        m[:, :2] /= scale  # scaled pixel p' = scale * p
+        heat, cover = heat_in_image(img.shape[:2], hm.heat, hm.crop_size, m)
+        img = overlay(img, heat, cover)
     pil = Image.fromarray(img)
     draw = ImageDraw.Draw(pil)
     lw = max(2, round(min(pil.size) / 250))

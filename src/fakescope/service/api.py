@@ -305,7 +305,7 @@ def _rendering() -> Iterator[None]:
             summary="The self-contained HTML report")
 def get_report_html(scan_id: str, svc: Svc, who: Who) -> HTMLResponse:
     from fakescope.jobs.worker import load_heatmaps, load_image_heatmaps
-    from fakescope.service.render import decoded_rgb, report_html
+    from fakescope.service.render import decoded_rgb, fit_for_report, report_html
 
     scan = _load(svc, who, scan_id)
     if scan.report is None:
@@ -315,11 +315,16 @@ def get_report_html(scan_id: str, svc: Svc, who: Who) -> HTMLResponse:
     with _rendering():
         rgb = decoded_rgb(svc.blobs, scan)
         heatmaps, image_heatmaps = [], []
-        if rgb is not None and scan.heatmap_key and svc.blobs.exists(scan.heatmap_key):
-            stored = svc.blobs.get_bytes(scan.heatmap_key)
+        stored = (svc.blobs.get_bytes(scan.heatmap_key) if rgb is not None and scan.heatmap_key
+                  and svc.blobs.exists(scan.heatmap_key) else None)
+        if stored is not None:
             heatmaps = load_heatmaps(stored)
-            image_heatmaps = load_image_heatmaps(stored, *rgb.shape[:2])
-        page = report_html(report, rgb, heatmaps, face_crops=svc.settings.keep_face_crops,
+        shown = report
+        if rgb is not None:
+            rgb, heatmaps, shown = fit_for_report(rgb, heatmaps, report)
+            if stored is not None:
+                image_heatmaps = load_image_heatmaps(stored, *rgb.shape[:2])
+        page = report_html(shown, rgb, heatmaps, face_crops=svc.settings.keep_face_crops,
                            title=f"fakescope report: {scan.filename}", image_heatmaps=image_heatmaps)
         del rgb
     svc.audit(who.key_id, "scan.view_html", scan.id, dedup=True)

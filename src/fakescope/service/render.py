@@ -28,7 +28,7 @@ from fakescope.store.models import Scan
 PREVIEW_MAX_SIDE = 1280
 # Full decodes of stored uploads (report pages; previews of scans stored before previews
 # were) at the same time, per server process: each may hold one decoded picture.
-RENDER_SLOTS = 2
+RENDER_SLOTS = 1
 RENDER_WAIT_S = 20.0
 _render_slots = threading.BoundedSemaphore(RENDER_SLOTS)
 
@@ -45,6 +45,25 @@ def render_slot(wait_s: float | None = None) -> Iterator[None]:
         yield
     finally:
         _render_slots.release()
+        _give_back_memory()
+
+
+def _give_back_memory() -> None:
+    """Return freed heap to the system (glibc): each request thread keeps its own arena, and
+    a decoded picture freed in one would otherwise stay resident beside the next one's."""
+    global _trim
+    if _trim is None:
+        try:
+            import ctypes
+
+            _trim = ctypes.CDLL("libc.so.6").malloc_trim
+        except (OSError, AttributeError):
+            _trim = False
+    if _trim:
+        _trim(0)
+
+
+_trim = None  # glibc's malloc_trim, False where there is none
 
 
 def preview_key(scan_id: str) -> str:
@@ -101,6 +120,30 @@ def heatmap_png(width: int, height: int, heatmaps: list) -> bytes:  # type: igno
     buf = io.BytesIO()
     Image.fromarray(rgba, "RGBA").save(buf, format="PNG", optimize=True)
     return buf.getvalue()
+
+
+def fit_for_report(rgb: np.ndarray, heatmaps: list, report: ScanReport,  # type: ignore[type-arg]
+                   ) -> tuple[np.ndarray, list, ScanReport]:  # type: ignore[type-arg]
+    """The picture at the size the report shows (at most html.MAX_SIDE), with the face
+    heatmaps' matrices and a copy of the report's boxes scaled alike: everything after this
+    works on a small picture, whatever was uploaded."""
+    from fakescope.analyzers.base import FaceHeatmap
+    from fakescope.report.html import MAX_SIDE
+
+    h, w = rgb.shape[:2]
+    f = min(1.0, MAX_SIDE / max(h, w))
+    if f >= 1.0:
+        return rgb, heatmaps, report
+    small = cv2.resize(rgb, (round(w * f), round(h * f)), interpolation=cv2.INTER_AREA)
+    scaled = []
+    for hm in heatmaps:
+        m = np.asarray(hm.image_to_crop, dtype=np.float64).copy()
+        m[:, :2] /= f
+        scaled.append(FaceHeatmap(hm.face_index, hm.heat, hm.crop_size, m))
+    shown = report.model_copy(deep=True)
+    for face in shown.faces:
+        face.box = tuple(float(v) * f for v in face.box)  # type: ignore[assignment]
+    return small, scaled, shown
 
 
 def report_html(report: ScanReport, rgb: np.ndarray | None, heatmaps: list, *,  # type: ignore[type-arg]
