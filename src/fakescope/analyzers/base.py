@@ -84,7 +84,9 @@ class FaceHeatmap:
 class ImageHeatmap:
     """Where in the whole image a whole-image analyzer saw its evidence."""
 
-    heat: np.ndarray  # (h, w) float in [0, 1] at image resolution; NaN where nothing looked
+    # (h, w) float in [0, 1] at image resolution, or a uniform downscale of it for large
+    # pictures (same aspect: resize to draw); NaN where nothing looked
+    heat: np.ndarray
     source: str  # the analyzer's name
 
 

@@ -341,14 +341,17 @@ def image_heat_panels(rgb: np.ndarray, report: ScanReport) -> list[tuple[np.ndar
     for (cells no crop covered stay uncoloured), and a caption."""
     vis = report.visual
     panels: list[tuple[np.ndarray, str]] = []
+    h, w = rgb.shape[:2]
+    scale = min(1.0, MAX_SIDE / max(h, w))
+    # Scaled first, painted after (the heatmap may be at a lower resolution than the picture).
+    small = cv2.resize(rgb, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA) \
+        if scale < 1.0 else rgb
+    size = (small.shape[1], small.shape[0])
     for hm in getattr(vis, "image_heatmaps", None) or []:
-        heat = np.nan_to_num(hm.heat, nan=0.0)
-        cover = np.isfinite(hm.heat).astype(np.float32)
-        over = overlay(rgb, np.clip(heat, 0, 1), cover)
-        h, w = over.shape[:2]
-        scale = min(1.0, MAX_SIDE / max(h, w))
-        if scale < 1.0:
-            over = cv2.resize(over, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+        heat = cv2.resize(np.nan_to_num(hm.heat, nan=0.0).astype(np.float32), size,
+                          interpolation=cv2.INTER_LINEAR)
+        cover = cv2.resize(np.isfinite(hm.heat).astype(np.float32), size, interpolation=cv2.INTER_NEAREST)
+        over = overlay(small, np.clip(heat, 0, 1), cover)
         a = next((x for x in report.analyzers if x.name == hm.source), None)
         score = f"{a.score:.3f}" if a is not None and a.score is not None else "-"
         panels.append((over, f"{hm.source}: where in the whole picture the model saw generator "
