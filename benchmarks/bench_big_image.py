@@ -5,7 +5,8 @@ inside the default limits (issue 18's finding: 2.6 GB; target: any accepted imag
 
 Each scan runs in a child process (its peak resident memory is the figure): once with
 every default analyzer, then with each alone, so the share of decoding, the watermark
-check and each analyzer shows.
+check and each analyzer shows; then the same size as RGBA and as 16-bit greyscale, the
+modes whose conversion to 8-bit RGB costs the most.
 """
 
 from __future__ import annotations
@@ -41,6 +42,19 @@ def main() -> None:
             out = subprocess.run([sys.executable, "-c", CHILD, str(path), names], capture_output=True,
                                  text=True, check=True).stdout.split()
             print(f"  analyzers {names:13s} peak {int(out[0]):5d} MB  verdict {out[1]}")
+        for mode in ("RGBA", "I;16"):
+            other = Path(tmp) / f"big-{mode.replace(';', '')}.png"
+            if mode == "RGBA":
+                px = np.zeros((SIDE, SIDE, 4), np.uint8)
+                px[::64, :, :3], px[..., 3] = 255, 255
+            else:
+                px = np.zeros((SIDE, SIDE), np.uint16)
+                px[::64, :] = 60000
+            Image.fromarray(px).save(other, optimize=True)
+            del px
+            out = subprocess.run([sys.executable, "-c", CHILD, str(other), "all"], capture_output=True,
+                                 text=True, check=True).stdout.split()
+            print(f"  {mode:5s} PNG, every analyzer  peak {int(out[0]):5d} MB  verdict {out[1]}")
 
 
 if __name__ == "__main__":

@@ -108,27 +108,41 @@ def _orientation(im: Image.Image) -> int | None:
         return None
 
 
+_STRIP = 512  # rows converted at a time
+
+
 def to_rgb8(im: Image.Image, notes: list[str]) -> np.ndarray:
     """Any Pillow mode to (H, W, 3) uint8, scaling high bit depths instead of clipping them."""
     mode = im.mode
     if mode in ("RGB",):
         arr = np.asarray(im)
     elif mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in im.info):
-        rgba = im.convert("RGBA")
+        rgba = im if mode == "RGBA" else im.convert("RGBA")
         # Flatten onto white, as a viewer shows it; the hidden colour under alpha=0 is arbitrary.
-        bg = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        arr = np.asarray(Image.alpha_composite(bg, rgba).convert("RGB"))
+        # In strips of rows read from Pillow: whole-picture copies of an 80 MP RGBA image
+        # (array, compositing, conversion) were GBs.
+        w, h = rgba.size
+        arr = np.empty((h, w, 3), np.uint8)
+        for y in range(0, h, _STRIP):
+            blk = np.asarray(rgba.crop((0, y, w, min(h, y + _STRIP)))).astype(np.uint16)
+            a = blk[..., 3:4]
+            arr[y : y + _STRIP] = (blk[..., :3] * a + 255 * (255 - a) + 127) // 255
         notes.append("alpha channel flattened onto white")
     elif mode.startswith("I;16") or mode in ("I", "F"):
-        a = np.asarray(im).astype(np.float64)
+        a = np.asarray(im)
         if mode == "F":
-            hi = 1.0 if a.size and float(np.nanmax(a)) <= 1.0 else float(np.nanmax(a) or 1.0)
+            top = float(np.nanmax(a)) if a.size else 1.0
+            hi = 1.0 if top <= 1.0 else (top or 1.0)
         elif mode.startswith("I;16"):
             hi = 65535.0
         else:
             hi = float(max(np.max(a), 255.0)) if a.size else 255.0
-        a = np.clip(np.nan_to_num(a) / hi * 255.0 + 0.5, 0, 255).astype(np.uint8)
-        arr = np.stack([a, a, a], axis=-1)
+        grey = np.empty(a.shape, np.uint8)
+        for y in range(0, a.shape[0], _STRIP):  # float32 strips, not a float64 copy of it all
+            blk = np.nan_to_num(a[y : y + _STRIP].astype(np.float32))
+            grey[y : y + _STRIP] = np.clip(blk / np.float32(hi) * 255.0 + 0.5, 0, 255)
+        del a
+        arr = np.repeat(grey[..., None], 3, axis=2)
         notes.append(f"{mode} samples scaled to 8 bits")
     elif mode == "CMYK":
         arr = np.asarray(im.convert("RGB"))
