@@ -250,7 +250,8 @@ def test_callback_url_is_checked(make_client, jpeg_bytes: bytes) -> None:
     c = make_client(scanner=FastScanner())
     # The last one (found by schemathesis) is no valid host name: it used to be a 500.
     for bad in ("file:///etc/passwd", "ftp://example.org/x", "http://127.0.0.1:9/x",
-                "http://user:pw@example.org/", "http://\x9b\U00082e97u/hook"):
+                "http://user:pw@example.org/", "http://\x9b\U00082e97u/hook", "http://[::1/hook",
+                "http://example.org:99999/hook"):
         r = upload(c, jpeg_bytes, callback_url=bad)
         assert r.status_code == 422, bad
         raw = c.post("/v1/scans", params={"filename": "a.jpg", "callback_url": bad}, content=jpeg_bytes,

@@ -38,7 +38,11 @@ def check_callback_url(url: str, *, allow_private: bool, resolve: bool = True) -
     url = url.strip()
     if len(url) > 2048:
         raise CallbackURLError("callback_url is longer than 2048 characters")
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        _ = parts.port  # an out-of-range or non-numeric port raises here
+    except ValueError as exc:  # "Invalid IPv6 URL", bad port: not a URL one can call
+        raise CallbackURLError(f"callback_url is not a valid URL ({exc})") from None
     if parts.scheme not in ("http", "https"):
         raise CallbackURLError("callback_url must be an http:// or https:// URL")
     if not parts.hostname:
