@@ -252,6 +252,41 @@ def fit(path: Path, card_path: Path, fpr: float, miss: float) -> None:
     print(f"wrote {card_path}")
 
 
+def confounds(rows: list[dict]) -> None:
+    """Can size or sound give the label away? The confounds themselves as scores, and the
+    shipped model's held-out scores within each stratum."""
+    y = np.array([r["label"] for r in rows])
+    s = out_of_fold(rows, [f for g in SHIPPED for f in GROUPS[g]], SHIPPED_L2)
+    width = np.array([r["width"] for r in rows], float)
+    sound = np.array([r["has_audio"] for r in rows], float)
+    print(f"\nconfounds as scores: width AUC {auc(y, width):.3f}, has sound AUC {auc(y, sound):.3f}")
+    for name, sel in (("width >= 480 px", width >= 480), ("width < 480 px", width < 480),
+                      ("with sound", sound == 1), ("without sound", sound == 0)):
+        print(f"shipped clip model, held out, {name:16s}: AUC {auc(y[sel], s[sel]):.3f} "
+              f"({int((y[sel] == 1).sum())} fake, {int((y[sel] == 0).sum())} real)")
+
+
+def face_score_auc(reports: Path, root: Path) -> None:
+    """AUC of the main person's face score (``tracks[].frame_score``) in the JSON Lines of
+    ``fakescope scan ROOT --format jsonl``, against ROOT/labels.csv: the swap evidence on
+    its own, before the clip model and the video calibration."""
+    labels = {r["file"]: int(r["label"] == "fake") for r in _labels(root)}
+    y, s = [], []
+    for line in reports.read_text().splitlines():
+        r = json.loads(line)
+        try:
+            name = Path(r["file"]).relative_to(root).as_posix()
+        except ValueError:  # scanned from inside ROOT
+            name = r["file"]
+        if name not in labels or not r.get("tracks"):
+            continue
+        main = max(r["tracks"], key=lambda t: t["frames"])
+        if main.get("frame_score") is not None:
+            y.append(labels[name])
+            s.append(main["frame_score"])
+    print(f"{len(y)} clips with a face ({sum(y)} fake): face-score AUC {auc(np.array(y), np.array(s)):.3f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -260,6 +295,9 @@ def main() -> None:
     e.add_argument("--out", type=Path, required=True)
     s = sub.add_parser("study")
     s.add_argument("features", type=Path)
+    fs = sub.add_parser("face-score", help="AUC of the face score in `fakescope scan --format jsonl`")
+    fs.add_argument("reports", type=Path)
+    fs.add_argument("root", type=Path)
     f = sub.add_parser("fit")
     f.add_argument("features", type=Path)
     f.add_argument("--card", type=Path, default=Path("src/fakescope/models/weights/fusion.json"))
@@ -268,11 +306,15 @@ def main() -> None:
     args = ap.parse_args()
     if args.cmd == "extract":
         extract(args.set, args.out)
+    elif args.cmd == "face-score":
+        face_score_auc(args.reports, args.root)
     elif args.cmd == "fit":
         fit(args.features, args.card, args.fpr, args.miss)
     else:
         study(args.features)
-        ablation([json.loads(x) for x in args.features.read_text().splitlines()])
+        rows = [json.loads(x) for x in args.features.read_text().splitlines()]
+        ablation(rows)
+        confounds(rows)
 
 
 if __name__ == "__main__":
