@@ -200,6 +200,7 @@ def main() -> None:
     reals = [c for c in clips if c["label"] == 0]
     print(f"{len(clips)} clips with sound, {len(reals)} real")
     # Held out by set: train on one set's real clips, judge the other set's clips.
+    pooled = []
     for held in sorted({c["set"] for c in clips}):
         w, loss = train([c for c in reals if c["set"] != held])
         rows = []
@@ -215,6 +216,18 @@ def main() -> None:
         print(f"held-out {held}: train loss {loss:.3f}")
         for lab, f, margin, k in sorted(rows):
             print(f"  {lab} {f:50s} margin {margin:+.3f} offset {k:+d}")
+        pooled += rows
+    y = np.array([r[0] for r in pooled])
+    low_margin = -np.array([r[2] for r in pooled])
+    far = np.array([abs(r[3]) for r in pooled])
+
+    def auc(s: np.ndarray) -> float:
+        p, n = s[y == 1], s[y == 0]
+        return float((p[:, None] > n[None]).mean() + 0.5 * (p[:, None] == n[None]).mean())
+
+    print(f"held out, pooled: real clips with best offset >= 2 frames {int((far[y == 0] >= 2).sum())}"
+          f"/{int((y == 0).sum())}, fakes {int((far[y == 1] >= 2).sum())}/{int((y == 1).sum())}; "
+          f"AUC of low margin {auc(low_margin):.2f}, of large offset {auc(far.astype(float)):.2f}")
     w, loss = train(reals)
     np.savez(args.out / "sync.npz", **w)
     print(f"all reals: loss {loss:.3f}; wrote {args.out / 'sync.npz'}")
