@@ -15,6 +15,12 @@ N_SENT_VARIANTS = 2
 
 
 
+
+def pseudo_entry(key: str, system: str, group: str) -> dict:  # type: ignore[type-arg]
+    """A pseudo-fake made here (re-synthesis or a stock TTS voice): one page of its own."""
+    return dict(key=key, corpus="pseudo", label=1, system=system, page="pseudo", group=group,
+                file="", split="")
+
 def lfcc_bands(x):
     """voice 1.0.0's input (the CNN row): log power on 64 linear bands 0-8 kHz, 25 ms Hann
     frames every 10 ms, each band's mean over the 2 s window removed."""
@@ -118,18 +124,7 @@ def main():
         for e, fakes in zip(reals, pool.map(pseudo_job, jobs), strict=False):
             for m, y in fakes.items():
                 k = f"{e['key']}#{m}"
-                ents.append(
-                    dict(
-                        key=k,
-                        corpus="pseudo",
-                        label=1,
-                        system="resynth:" + m,
-                        page="pseudo",
-                        group=e["group"],
-                        file="",
-                        split="",
-                    )
-                )
+                ents.append(pseudo_entry(k, "resynth:" + m, e["group"]))
                 waves[k] = y
         print("pseudo", time.time() - t0, flush=True)
         tj = [
@@ -140,18 +135,7 @@ def main():
         ]
         for (kind, k, v), y in zip(tj, pool.map(tts_job, tj), strict=False):
             key = f"tts-{kind}/{k}/{v}"
-            ents.append(
-                dict(
-                    key=key,
-                    corpus="pseudo",
-                    label=1,
-                    system="tts:" + kind,
-                    page="pseudo",
-                    group=f"sent:{k}",
-                    file="",
-                    split="",
-                )
-            )
+            ents.append(pseudo_entry(key, "tts:" + kind, f"sent:{k}"))
             waves[key] = y
         print("tts", time.time() - t0, flush=True)
         vers = {}
