@@ -7,9 +7,10 @@ error, never as a crash, a hang or an ``internal_error``.
 Seeds are generated here: the demo photos (JPEG, PNG), WebP and TIFF, a talking-head clip
 with sound in MP4, Matroska and QuickTime, speech-like audio in WAV, FLAC, MP3, M4A and
 Ogg/Opus. Each mutant applies one to three of: bit flips, truncation, a duplicated chunk,
-another format's magic bytes, a huge length field, a zeroed run. Scans run in a child process, one file at a time, so a
-crash (the child dies) or a hang (no answer within ``--timeout``) is caught and the child
-replaced. Every mutant that ends badly is kept under ``--out`` with its outcome.
+another format's magic bytes, a huge length field, a zeroed run. Scans run in a child
+process, one file at a time, so a crash (the child dies) or a hang (no answer within
+``--timeout``) is caught and the child replaced. Every mutant that ends badly is kept
+under ``--out`` with its outcome.
 
 Prints the outcome counts per seed type; exits 1 when any mutant crashed, hung or gave
 ``internal_error``.
