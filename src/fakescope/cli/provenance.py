@@ -145,7 +145,7 @@ def keys_init(out_dir: Path, org: str, days: int, force: bool) -> None:
 
 @click.group()
 def watermark() -> None:
-    """Invisible watermarks (invisible-watermark dwtDctSvd with a fakescope payload)."""
+    """Invisible watermarks (invisible-watermark's dwtDctSvd scheme with a fakescope payload)."""
 
 
 @watermark.command("embed")
