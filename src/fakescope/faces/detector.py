@@ -1,25 +1,25 @@
-"""Face detection (BlazeFace) and landmarks (FaceMesh) from mediapipe 0.10.21.
+"""Face detection (BlazeFace short and full range) and landmarks (FaceMesh, 478 points).
 
-mediapipe's wheel ships both models, so nothing is downloaded. It is imported lazily
-so that commands which never look at faces do not pay for it.
+The three models are mediapipe 0.10.21's (Apache-2.0), converted once to ONNX
+(``scripts/convert_face_models.py``) and run by onnxruntime like every other model:
+``faces/blazeface.py`` and ``faces/facemesh.py`` are mediapipe's graphs around them, so
+boxes and landmarks are the ones mediapipe gave (docs/metrics.md "Face models").
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
 import threading
-from collections.abc import Iterator
 from functools import lru_cache
 
 import cv2
 import numpy as np
 
 from fakescope.config import FaceSettings
-from fakescope.errors import DependencyMissingError
+from fakescope.faces import facemesh
+from fakescope.faces.blazeface import FULL, SHORT, BlazeFace, Detection
 from fakescope.faces.types import Face
 
-# FaceMesh indices (refine_landmarks=True gives 478 points, irises at 468..477).
+# FaceMesh indices (478 points, irises at 468..477).
 # mediapipe names sides after the subject: its "right" eye is on the image's left.
 MESH_RIGHT_IRIS = 468
 MESH_LEFT_IRIS = 473
@@ -40,40 +40,16 @@ _RETRY_PADS = (0.25, 0.5)
 _MESH_AGREEMENT = 1.0
 # Images whose shorter side reaches this are also searched in a 2x2 grid for small faces.
 _GRID_MIN_SIDE = 800
+# The full-range model's own score floor (mediapipe applied 0.6 to it whatever the
+# requested minimum; the figures in docs/metrics.md were measured so).
+_FULL_RANGE_MIN_SCORE = 0.6
+# FaceMesh inside a detection window: the window's own detection at this score (mediapipe
+# FaceMesh's min_detection_confidence as fakescope set it), a mesh kept when the model's
+# face-presence probability reaches 0.5.
+_MESH_DETECTION_SCORE = 0.3
+_MESH_PRESENCE = 0.5
 
 _Det = tuple[np.ndarray, float, np.ndarray]  # box (x0,y0,x1,y1), score, 6 keypoints
-
-
-@contextlib.contextmanager
-def _quiet_stderr() -> Iterator[None]:
-    """Silence TFLite's C++ start-up chatter, which bypasses Python logging."""
-    try:
-        fd = os.dup(2)
-    except OSError:
-        yield
-        return
-    try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 2)
-            yield
-    finally:
-        os.dup2(fd, 2)
-        os.close(fd)
-
-
-def _import_mediapipe():  # type: ignore[no-untyped-def]
-    os.environ.setdefault("GLOG_minloglevel", "2")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    try:
-        with _quiet_stderr():
-            import mediapipe as mp
-            from mediapipe.python.solutions import face_detection, face_mesh  # noqa: F401
-    except ImportError as exc:
-        raise DependencyMissingError(
-            "mediapipe is not installed: run `pip install --no-deps mediapipe==0.10.21` "
-            "(or `make setup`)"
-        ) from exc
-    return mp
 
 
 def _clip_box(box: np.ndarray, w: int, h: int) -> np.ndarray:
@@ -91,48 +67,23 @@ def _iou(a: np.ndarray, b: np.ndarray) -> float:
 class FaceDetector:
     """BlazeFace short- and full-range detection, FaceMesh landmarks per face.
 
-    mediapipe graphs are not thread-safe, so calls are serialised by a lock; run one
-    detector per process for parallelism.
+    onnxruntime sessions are thread-safe, but one detector is used by one scan at a time
+    (a lock), as the scan flows expect; run one detector per process for parallelism.
     """
 
     def __init__(self, settings: FaceSettings | None = None) -> None:
         self.settings = settings or FaceSettings()
-        mp = _import_mediapipe()
         s = self.settings
-        with _quiet_stderr():
-            self._short = mp.solutions.face_detection.FaceDetection(
-                model_selection=0, min_detection_confidence=s.min_detection_score
-            )
-            self._full = mp.solutions.face_detection.FaceDetection(
-                model_selection=1, min_detection_confidence=s.min_detection_score
-            )
-            self._mesh = mp.solutions.face_mesh.FaceMesh(
-                static_image_mode=True,
-                max_num_faces=1,
-                refine_landmarks=True,
-                min_detection_confidence=0.3,
-            )
-            # The first call initialises TFLite delegates (and prints); do it here.
-            blank = np.zeros((128, 128, 3), np.uint8)
-            self._short.process(blank)
-            self._full.process(blank)
-            self._mesh.process(blank)
+        self._short = BlazeFace(SHORT, s.min_detection_score)
+        self._full = BlazeFace(FULL, max(s.min_detection_score, _FULL_RANGE_MIN_SCORE))
+        self._mesh_detector = BlazeFace(SHORT, _MESH_DETECTION_SCORE)
+        self._mesh = facemesh.FaceMesh()
         self._lock = threading.Lock()
-        self._mesh_first = True
 
     # -- detection ---------------------------------------------------------------
-    def _run_detector(self, model, rgb: np.ndarray) -> list[_Det]:  # type: ignore[no-untyped-def]
-        h, w = rgb.shape[:2]
-        res = model.process(rgb)
-        out = []
-        for det in res.detections or []:
-            rb = det.location_data.relative_bounding_box
-            box = np.array(
-                [rb.xmin * w, rb.ymin * h, (rb.xmin + rb.width) * w, (rb.ymin + rb.height) * h]
-            )
-            kps = np.array([[k.x * w, k.y * h] for k in det.location_data.relative_keypoints])
-            out.append((box, float(det.score[0]), kps))
-        return out
+    @staticmethod
+    def _run_detector(model: BlazeFace, rgb: np.ndarray) -> list[_Det]:
+        return [(d.box, d.score, d.keypoints) for d in model(rgb)]
 
     def _tiles(self, rgb: np.ndarray) -> list[tuple[int, int, int]]:
         """Square tiles (x0, y0, side) where small faces become big enough for BlazeFace:
@@ -211,18 +162,15 @@ class FaceDetector:
         if s > 640:  # the mesh model's input is 192 px; huge windows only cost time
             scale = 640 / s
             window = cv2.resize(window, (640, 640), interpolation=cv2.INTER_AREA)
-        if self._mesh_first:
-            # mediapipe logs a harmless warning on the first projected mesh; once per process.
-            with _quiet_stderr():
-                res = self._mesh.process(np.ascontiguousarray(window))
-        else:
-            res = self._mesh.process(np.ascontiguousarray(window))
-        if not res.multi_face_landmarks:
+        window = np.ascontiguousarray(window)
+        # As mediapipe's static FaceMesh: the window's best detection places the mesh.
+        dets: list[Detection] = self._mesh_detector(window)
+        if not dets:
             return None
-        self._mesh_first = False
-        lm = res.multi_face_landmarks[0].landmark
-        n = window.shape[0]
-        pts = np.array([[p.x * n, p.y * n] for p in lm], dtype=np.float64) / scale
+        pts, presence = self._mesh(window, facemesh.roi_from_detection(dets[0].box, dets[0].keypoints))
+        if presence < _MESH_PRESENCE:
+            return None
+        pts = pts / scale
         pts += np.array([x0, y0], dtype=np.float64)
         if len(pts) != MESH_POINTS:
             return None
@@ -298,8 +246,7 @@ class FaceDetector:
         return out
 
     def close(self) -> None:
-        for m in (self._short, self._full, self._mesh):
-            m.close()
+        """Nothing to release: the sessions are cached per process (models.load_model)."""
 
 
 def landmarks5_from_mesh(mesh: np.ndarray) -> np.ndarray:

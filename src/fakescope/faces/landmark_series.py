@@ -1,20 +1,21 @@
 """Dense FaceMesh landmarks over a stretch of video, for the temporal analyzers.
 
-FaceMesh runs in its video mode (it tracks the face from frame to frame and only
-re-detects when it loses it), which is several times cheaper than detecting every frame.
+FaceMesh runs as mediapipe's video mode did: it tracks the face from frame to frame (the
+next region comes from the last landmarks) and only re-detects when it loses it, which is
+several times cheaper than detecting every frame.
 The series follows the most prominent face; other faces are judged on the sampled frames.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
-from fakescope.faces.detector import _import_mediapipe, _quiet_stderr
+from fakescope.faces import facemesh
+from fakescope.faces.blazeface import SHORT, BlazeFace
 
 # Eye contour points per eye (p1..p6 of the eye-aspect-ratio of Soukupová & Čech 2016).
 RIGHT_EYE = (33, 160, 158, 133, 153, 144)
@@ -66,39 +67,38 @@ class LandmarkSeries:
 
 
 class DenseLandmarker:
-    """A FaceMesh instance in tracking mode; make one per video (it keeps state)."""
+    """FaceMesh in tracking mode; make one per video (it keeps the last landmarks).
+
+    As mediapipe's FaceMesh(static_image_mode=False, max_num_faces=1): the short-range
+    detector (score 0.5) places the first region; later frames use the region of the
+    previous landmarks; a frame whose face-presence probability falls below 0.5 gives
+    nothing, and the next frame detects again."""
+
+    MIN_DETECTION = 0.5
+    MIN_TRACKING = 0.5
 
     def __init__(self) -> None:
-        mp = _import_mediapipe()
-        with _quiet_stderr():
-            self._mesh = mp.solutions.face_mesh.FaceMesh(
-                static_image_mode=False, max_num_faces=1, refine_landmarks=True,
-                min_detection_confidence=0.5, min_tracking_confidence=0.5,
-            )
-            # Graph threads start here and log asynchronously: start them while quiet.
-            self._mesh.process(np.zeros((64, 64, 3), np.uint8))
-            time.sleep(0.05)
-        self._quiet_calls = 2
+        self._detector = BlazeFace(SHORT, self.MIN_DETECTION)
+        self._mesh = facemesh.FaceMesh()
+        self._last: np.ndarray | None = None
 
     def __call__(self, rgb: np.ndarray) -> np.ndarray | None:
-        if self._quiet_calls:
-            # TFLite start-up chatter comes from graph threads that outlive the call by a
-            # moment: stay quiet a little longer, only until the first faces are meshed.
-            with _quiet_stderr():
-                res = self._mesh.process(rgb)
-                if res.multi_face_landmarks:
-                    self._quiet_calls -= 1
-                    time.sleep(0.05 if self._quiet_calls == 1 else 0.0)
+        if self._last is not None:
+            roi = facemesh.roi_from_landmarks(self._last)
         else:
-            res = self._mesh.process(rgb)
-        if not res.multi_face_landmarks:
+            dets = self._detector(rgb)
+            if not dets:
+                return None
+            roi = facemesh.roi_from_detection(dets[0].box, dets[0].keypoints)
+        pts, presence = self._mesh(rgb, roi)
+        if presence < self.MIN_TRACKING:
+            self._last = None
             return None
-        h, w = rgb.shape[:2]
-        lm = res.multi_face_landmarks[0].landmark
-        return np.array([[p.x * w, p.y * h] for p in lm], dtype=np.float32)
+        self._last = pts
+        return pts.astype(np.float32)
 
     def close(self) -> None:
-        self._mesh.close()
+        self._last = None
 
 
 WINDOW_SCALE = 2.2  # the face box grows this much into the window FaceMesh sees

@@ -65,7 +65,7 @@ def _load(name: str, folder: str, threads: int) -> LoadedModel:
     if threads > 0:
         opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
-    # Several sessions (faces, generated image, voice) and mediapipe take turns on the same
+    # Several sessions (face detection and landmarks, generated image, voice) take turns on the same
     # cores: threads that spin after a run steal the next model's time (measured: about
     # twice the per-model latency in a scan). Idle threads sleep instead.
     if os.environ.get("FAKESCOPE_ORT_SPIN") != "1":

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 class InputSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    kind: Literal["aligned_face", "whole_image", "audio"] = "aligned_face"
+    kind: Literal["aligned_face", "whole_image", "audio", "face_detector", "face_landmarks"] = "aligned_face"
     size: int = Field(gt=0, description="square crop side in pixels")
     margin: float = Field(
         gt=0,
@@ -26,9 +26,9 @@ class InputSpec(BaseModel):
     )
     mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
     std: tuple[float, float, float] = (0.229, 0.224, 0.225)
-    layout: Literal["NCHW"] = "NCHW"
+    layout: Literal["NCHW", "NHWC"] = "NCHW"
     color: Literal["RGB"] = "RGB"
-    border: Literal["black"] = "black"
+    border: Literal["black", "replicate"] = "black"
     # Audio models (kind "audio"): ``size`` is the number of feature bands.
     sample_rate: int | None = Field(None, description="audio: samples per second fed to the features")
     segment_s: float | None = Field(None, description="audio: seconds per scored window")

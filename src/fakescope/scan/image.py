@@ -47,22 +47,35 @@ def scan_image(scanner: Scanner, loaded: LoadedFile, media: ImageMedia, display:
     image_analyzers = [a for a in scanner.analyzers if "image" in media_types(a)]
     needs_faces = any(a.needs_faces for a in image_analyzers)
     # The watermark check reads every pixel (0.17 s on a 3-megapixel photo) and needs
-    # neither faces nor analyzers: it runs on the other core while they work (numpy,
-    # OpenCV, mediapipe and onnxruntime release the GIL). README "Speed" has the gain.
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fakescope-watermark")
+    # neither faces nor analyzers, and whole-image analyzers (``needs_faces`` False) need no
+    # faces: they run on the other core while faces are found (numpy, OpenCV and
+    # onnxruntime release the GIL). README "Speed" has the gain.
+    pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="fakescope-image")
     try:
         marked = (pool.submit(read_watermark, media.rgb)
                   if scanner.provenance.reads_watermark(media) else None)
         return _scan_image(scanner, loaded, media, display, t_start, timing, image_analyzers,
-                           needs_faces, marked)
+                           needs_faces, marked, pool)
     finally:
         pool.shutdown(wait=False)
 
 
+def _run_analyzer(a: Analyzer, item: ScanItem) -> tuple[Evidence | FakescopeError, float]:
+    """An analyzer's evidence (or its typed error) and its own time."""
+    t0 = time.perf_counter()
+    try:
+        return a.analyze(item), ms_since(t0)
+    except FakescopeError as exc:
+        return exc, ms_since(t0)
+
+
 def _scan_image(scanner: Scanner, loaded: LoadedFile, media: ImageMedia, display: str, t_start: float,
                 timing: Timing, image_analyzers: list[Analyzer], needs_faces: bool,
-                marked: Future[WatermarkInfo] | None) -> ScanReport:
+                marked: Future[WatermarkInfo] | None, pool: ThreadPoolExecutor) -> ScanReport:
     s = scanner.settings
+    faceless = ScanItem(media=media, faces=[], settings=s)
+    early = {a.name: pool.submit(_run_analyzer, a, faceless)
+             for a in image_analyzers if not a.needs_faces and needs_faces}
     t0 = time.perf_counter()
     faces = scanner.detector.detect(media.rgb) if needs_faces else []
     timing.faces = ms_since(t0)
@@ -72,18 +85,17 @@ def _scan_image(scanner: Scanner, loaded: LoadedFile, media: ImageMedia, display
     results: list[tuple[Analyzer, Evidence]] = []
     analyzer_reports: list[AnalyzerResult] = []
     for a in image_analyzers:
-        ta = time.perf_counter()
-        try:
-            ev = a.analyze(item)
-        except FakescopeError as exc:
+        ev, ms = early[a.name].result() if a.name in early else _run_analyzer(a, item)
+        if isinstance(ev, FakescopeError):
             analyzer_reports.append(AnalyzerResult(
-                name=a.name, version=a.version, error=ErrorInfo(code=exc.code, message=str(exc)),
-                time_ms=ms_since(ta)))
+                name=a.name, version=a.version, error=ErrorInfo(code=ev.code, message=str(ev)),
+                time_ms=ms))
             continue
         results.append((a, ev))
         analyzer_reports.append(AnalyzerResult(
             name=a.name, version=a.version, score=ev.score, face_scores=ev.face_scores,
-            details=ev.details, time_ms=ms_since(ta)))
+            details=ev.details, time_ms=ms))
+    # what the analyzers add after the faces (whole-image ones ran while faces were found)
     timing.analyzers = ms_since(t0)
 
     t0 = time.perf_counter()
