@@ -177,16 +177,21 @@ def speech_envelope(seconds: float, rate: int, seed: int = 0) -> np.ndarray:
 
 def talking_clip(path: Path, seconds: float = 10.0, fps: int = 25, blinks: tuple[float, ...] = (),
                  audio_shift_s: float | None = 0.0, seed: int = 0, rotation: int = 0,
-                 size: tuple[int, int] = (640, 480)) -> Path:
+                 size: tuple[int, int] = (640, 480), fake_span: tuple[float, float] | None = None,
+                 keyframe_every_s: float | None = None) -> Path:
     """An MP4 of the astronaut portrait with small head motion, eye closures at ``blinks``
     (seconds, 200 ms each), and a mouth driven by a speech-like envelope whose sound is on
     the audio track shifted by ``audio_shift_s`` (None: no audio track). Known truth for
-    the temporal analyzers."""
+    the temporal analyzers. With ``fake_span`` (start, end in seconds) the face is
+    self-blended (``self_blended_photo``) in that stretch and real elsewhere: known truth
+    for `fakescope watch`, which must call the person fake from ``start`` on.
+    ``keyframe_every_s`` sets the keyframe interval (live streams, HLS segments)."""
     import av
 
     base = astronaut()
     face = get_detector().detect(base)[0]
     mesh = face.mesh
+    fake = self_blended_photo(base, seed=3) if fake_span is not None else None
     w, h = size
     env_fps = speech_envelope(seconds, fps, seed)
     rng = np.random.default_rng(seed)
@@ -195,6 +200,8 @@ def talking_clip(path: Path, seconds: float = 10.0, fps: int = 25, blinks: tuple
     vs = container.add_stream("libx264", rate=fps)
     vs.width, vs.height = (w, h) if rotation % 180 == 0 else (h, w)
     vs.pix_fmt = "yuv420p"
+    if keyframe_every_s:
+        vs.codec_context.gop_size = max(1, round(keyframe_every_s * fps))
     if rotation:
         vs.set_display_rotation(rotation)
     astream = None
@@ -203,7 +210,8 @@ def talking_clip(path: Path, seconds: float = 10.0, fps: int = 25, blinks: tuple
         astream.layout = "mono"
     for i in range(int(seconds * fps)):
         t = i / fps
-        img = base
+        img = fake if fake is not None and fake_span is not None and \
+            fake_span[0] <= t < fake_span[1] else base
         if any(b <= t < b + 0.2 for b in blinks):
             img = close_eyes(img, mesh, 1.0)
         img = open_mouth(img, mesh, float(env_fps[i]))

@@ -92,3 +92,16 @@ class ProofError(FakescopeError):
     """An inclusion or consistency proof (or its signed tree head) does not verify."""
 
     code = "proof_invalid"
+
+
+class LiveSourceError(FakescopeError):
+    """`fakescope watch` cannot open or keep reading a live source (bad address, no video
+    stream, a protocol this FFmpeg build lacks, reconnections exhausted)."""
+
+    code = "live_source"
+
+
+class SourceNotAllowedError(FakescopeError):
+    """The service refuses to watch a source its operator has not allowed."""
+
+    code = "source_not_allowed"

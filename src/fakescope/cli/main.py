@@ -13,7 +13,7 @@ import sys
 import click
 
 from fakescope import __version__
-from fakescope.cli import anonymize, batch, cost, provenance, scan, service, train
+from fakescope.cli import anonymize, batch, cost, provenance, scan, service, train, watch
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -36,6 +36,7 @@ main.add_command(scan.schema)
 main.add_command(scan.models)
 main.add_command(cost.cost)
 main.add_command(anonymize.anonymize)
+main.add_command(watch.watch)  # live streams (docs/live.md)
 main.add_command(train.train)  # train face-forgery | generated | voice
 # Provenance (docs/provenance.md).
 main.add_command(provenance.verify)
