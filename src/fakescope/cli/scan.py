@@ -203,8 +203,14 @@ def eval(directories: tuple[Path, ...], out_dir: Path | None, degradations: tupl
         fail(str(exc), EXIT_USAGE if usage else EXIT_FAILED)
     if len(results) > 1:
         click.echo(results_table(results))
-    click.echo(f"wrote metrics.json, scores.csv, roc.png and reliability.png under {out_dir}/",
-               err=True)
+    from fakescope.evaluation.run import plots_available
+
+    if plots_available():
+        click.echo(f"wrote metrics.json, scores.csv, roc.png and reliability.png under {out_dir}/",
+                   err=True)
+    else:
+        click.echo(f"wrote metrics.json and scores.csv under {out_dir}/ (the ROC and reliability "
+                   "plots need matplotlib: pip install 'fakescope[eval]')", err=True)
 
 
 @click.command()

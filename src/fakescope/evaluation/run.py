@@ -141,8 +141,9 @@ def evaluate(directory: Path, out_dir: Path, bootstrap: int = 1000, limit: int |
         for f, lab, sc, v, reason in rows:
             w.writerow([f, "fake" if lab else "real", "" if sc is None else f"{sc:.6f}", v, reason])
     (out_dir / "metrics.json").write_text(result.model_dump_json(indent=2) + "\n")
-    plot_roc(y, s, out_dir / "roc.png", f"{result.name}: AUC {metrics.auc:.3f}")
-    plot_reliability(y, s, out_dir / "reliability.png", f"{result.name}: ECE {metrics.ece:.3f}")
+    if plots_available():
+        plot_roc(y, s, out_dir / "roc.png", f"{result.name}: AUC {metrics.auc:.3f}")
+        plot_reliability(y, s, out_dir / "reliability.png", f"{result.name}: ECE {metrics.ece:.3f}")
     if record_in_card:
         _record(scanner, result.name, metrics, command)
     return result
@@ -175,6 +176,14 @@ def _record(scanner: Scanner, dataset: str, metrics: DetectionMetrics, command: 
                    measured=today),
         ]
         card.save(card_path(card.name))
+
+
+def plots_available() -> bool:
+    """matplotlib is optional (the ``eval`` extra): a plain install is scans only, and it
+    is 75 MB of the install for two pictures."""
+    import importlib.util
+
+    return importlib.util.find_spec("matplotlib") is not None
 
 
 def _pyplot():  # type: ignore[no-untyped-def]
