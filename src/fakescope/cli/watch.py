@@ -26,7 +26,7 @@ def _options(values: tuple[str, ...]) -> dict[str, str]:
 
 @click.command()
 @click.argument("source")
-@click.option("--window", type=click.FloatRange(0.5, 120), default=3.0, show_default=True,
+@click.option("--window", type=click.FloatRange(0.5, 120), default=2.0, show_default=True,
               help="Seconds of stream each verdict covers (a sliding window per person).")
 @click.option("--every", type=click.FloatRange(0.1, 60), default=1.0, show_default=True,
               help="Seconds between verdicts (alerts come as soon as a verdict turns to fake).")

@@ -43,7 +43,7 @@ DROP_NOTE_S = 5.0
 
 
 class WatchSettings(BaseModel):
-    window_s: float = Field(default=3.0, ge=0.5, le=120.0,
+    window_s: float = Field(default=2.0, ge=0.5, le=120.0,
                             description="seconds of stream each verdict covers")
     every_s: float = Field(default=1.0, ge=0.1, le=60.0, description="seconds between verdicts")
     fps: float = Field(default=10.0, gt=0.0, le=60.0,
