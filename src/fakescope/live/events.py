@@ -34,6 +34,8 @@ class StartEvent(_Event):
     window_s: float
     every_s: float
     fps: float = Field(description="most frames analysed per second")
+    band: tuple[float, float] = Field(description="scores below the first are `real`, at or above the "
+                                      "second `fake`, between them `inconclusive`")
 
 
 class StreamEvent(_Event):

@@ -86,7 +86,8 @@ class Watch:
 
     def run(self) -> EndEvent:
         s = self.settings
-        self.emit(StartEvent(source=self.spec.display, window_s=s.window_s, every_s=s.every_s, fps=s.fps))
+        self.emit(StartEvent(source=self.spec.display, window_s=s.window_s, every_s=s.every_s, fps=s.fps,
+                             band=tuple(round(float(b), 4) for b in self.analysis.band)))  # type: ignore[arg-type]
         t0 = time.monotonic()
         deadline = t0 + s.duration_s if s.duration_s else float("inf")
         self.source.start()

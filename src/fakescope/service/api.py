@@ -69,6 +69,8 @@ class Info(BaseModel):
     retention_days: float
     keep_face_crops: bool
     workers: int
+    live_watching: bool = Field(description="whether POST /v1/watches can start watches (the operator "
+                                "allows some live sources)")
 
 
 class Problem(BaseModel):
@@ -387,7 +389,7 @@ def info(svc: Svc) -> dict[str, Any]:
     return {"version": __version__, "auth_required": s.auth_required,
             "max_upload_bytes": s.max_upload_bytes, "rate_per_min": s.rate_per_min,
             "retention_days": s.retention_days, "keep_face_crops": s.keep_face_crops,
-            "workers": s.workers}
+            "workers": s.workers, "live_watching": bool(s.live_sources) and s.live_max_watches > 0}
 
 
 @ops.get("/healthz", summary="The process is up")

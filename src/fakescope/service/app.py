@@ -23,6 +23,8 @@ from fakescope.jobs.worker import ScannerFactory, default_scanner_factory
 from fakescope.service.api import ops, router
 from fakescope.service.core import Clock, Service
 from fakescope.service.guard import BrowserGuard
+from fakescope.service.live import LiveWatches
+from fakescope.service.live import router as live_router
 from fakescope.service.settings import ServiceSettings
 from fakescope.store.database import utcnow
 
@@ -82,12 +84,15 @@ def create_app(settings: ServiceSettings | None = None, *, clock: Clock = utcnow
     settings = settings or ServiceSettings()
     service = Service(settings, clock=clock, scanner_factory=scanner_factory, start_workers=start_workers)
 
+    live = LiveWatches(settings, scanner_factory)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         service.start()
         try:
             yield
         finally:
+            live.stop_all()
             service.stop()
 
     app = FastAPI(
@@ -100,6 +105,7 @@ def create_app(settings: ServiceSettings | None = None, *, clock: Clock = utcnow
         docs_url=None, redoc_url=None,
     )
     app.state.service = service
+    app.state.live = live
 
     @app.exception_handler(DBAPIError)
     async def database_down(_request: Any, exc: DBAPIError) -> JSONResponse:
@@ -124,6 +130,7 @@ def create_app(settings: ServiceSettings | None = None, *, clock: Clock = utcnow
                                             StarletteHTTPException(exc.status_code, exc.detail, headers))
 
     app.include_router(router)
+    app.include_router(live_router)
     app.include_router(ops)
     if settings.cors_origins:
         from fastapi.middleware.cors import CORSMiddleware

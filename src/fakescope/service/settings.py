@@ -76,8 +76,16 @@ class ServiceSettings(BaseSettings):
     callback_secret: str | None = Field(None, description="HMAC-SHA256 key signing callback bodies")
     callback_timeout_s: float = Field(5.0, gt=0)
     callback_max_attempts: int = Field(5, ge=1)
+    live_sources: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="URL prefixes of the live streams `POST /v1/watches` may open, "
+        "e.g. rtsp://cameras.example.org/,https://live.example.org/hls/ (none: live watching is off)")
+    live_allow_private: bool = Field(False, description="allow live sources on loopback, private and "
+                                     "link-local addresses (cameras on the local network)")
+    live_max_watches: int = Field(1, ge=0, le=64, description="watches running at once (each analyses "
+                                  "up to 10 frames a second: about a core)")
+    live_max_duration_s: float = Field(86400.0, gt=0, description="longest a watch runs")
 
-    @field_validator("cors_origins", "trusted_proxies", "allowed_hosts", mode="before")
+    @field_validator("cors_origins", "trusted_proxies", "allowed_hosts", "live_sources", mode="before")
     @classmethod
     def _split(cls, v: Any) -> Any:
         if isinstance(v, str):

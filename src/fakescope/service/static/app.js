@@ -167,7 +167,10 @@ function showHome() {
         el("tbody", { id: "scanrows" })),
       el("p", {}, el("button", { type: "button", class: "secondary", id: "more", hidden: true,
                                  text: "Load more" })),
-      el("p", { class: "muted", id: "empty", hidden: true, text: "No scans yet." })));
+      el("p", { class: "muted", id: "empty", hidden: true, text: "No scans yet." })),
+    el("section", { class: "card" }, el("h2", { text: "Live streams" }),
+      el("p", {}, "Watch a camera or a live stream and see a verdict per person as it goes: ",
+        el("a", { href: "/ui/live.html", text: "live checks" }), ".")));
   renderUploads();
   loadScans();
 }

@@ -1,0 +1,103 @@
+"""The live checks page in a real headless browser (Debian's chromium driven by Playwright):
+a real server allowed one UDP source, a watch started from the page, ffmpeg streaming a
+clip whose face turns self-blended after 3 s, and the page's chart and alert list
+following the watch's events (read with fetch under the page's CSP). Skipped without
+chromium, Playwright or ffmpeg."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = os.environ.get("FAKESCOPE_TEST_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+FFMPEG = shutil.which("ffmpeg")
+if not Path(CHROMIUM).exists() or FFMPEG is None:
+    pytest.skip("chromium or ffmpeg is not installed", allow_module_level=True)
+sync_api = pytest.importorskip("playwright.sync_api")
+httpx = pytest.importorskip("httpx")
+
+BROWSER_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+def _port(kind: int = socket.SOCK_STREAM) -> int:
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_live_page_follows_a_watch(tmp_path: Path) -> None:
+    from fakescope.demo import talking_clip
+
+    clip = talking_clip(tmp_path / "clip.mp4", seconds=8.0, audio_shift_s=None, size=(640, 480),
+                        fake_span=(3.0, 9.0), keyframe_every_s=1.0)
+    source = f"udp://127.0.0.1:{_port(socket.SOCK_DGRAM)}"
+    data = tmp_path / "data"
+    env = {**os.environ, "FAKESCOPE_CONFIG": "", "FAKESCOPE_LIVE_SOURCES": source,
+           "FAKESCOPE_LIVE_ALLOW_PRIVATE": "true"}
+    cli = [sys.executable, "-m", "fakescope.cli"]
+    key = subprocess.run([*cli, "keys", "create", "--data-dir", str(data), "--name", "live"],
+                         capture_output=True, text=True, env=env, check=True).stdout.strip()
+    port = _port()
+    log = open(tmp_path / "server.log", "w")  # noqa: SIM115
+    server = subprocess.Popen([*cli, "serve", "--data-dir", str(data), "--port", str(port),
+                               "--auth", "required"], stdout=log, stderr=subprocess.STDOUT, env=env)
+    base = f"http://127.0.0.1:{port}"
+    sender = None
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                pytest.fail("server did not start: " + (tmp_path / "server.log").read_text()[-3000:])
+            time.sleep(0.3)
+        with sync_api.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
+            page = browser.new_page(viewport={"width": 1200, "height": 900})
+            errors: list[str] = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            try:
+                page.goto(base + "/")
+                page.wait_for_selector("#keyform", state="visible")
+                page.fill("#apikey", key)
+                page.click("#keyform button[type=submit]")
+                page.click("text=live checks")
+                page.wait_for_url("**/ui/live.html")
+                errors.clear()  # the main page's first request, before the key, was a 401
+                page.fill("#source", source)
+                page.click("#startform button[type=submit]")
+                page.wait_for_selector("#livechart")
+                sender = subprocess.Popen([FFMPEG or "ffmpeg", "-hide_banner", "-loglevel", "error",
+                                           "-nostdin", "-re", "-i", str(clip), "-c", "copy", "-f", "mpegts",
+                                           source])
+                page.wait_for_selector("#livechart polyline", timeout=30_000)
+                page.wait_for_selector("#alerts .badge.fake", timeout=30_000)
+                sync_api.expect(page.locator("#chartbox")).to_contain_text("person 1: fake", timeout=10_000)
+                sync_api.expect(page.locator("#watchrows tr")).to_have_count(1, timeout=10_000)
+                page.screenshot(path=str(tmp_path / "live.png"), full_page=True)
+                page.click("#stop")
+                page.wait_for_selector("#status:has-text('ended: stopped')", timeout=15_000)
+            finally:
+                browser.close()
+        assert errors == []
+    finally:
+        if sender is not None and sender.poll() is None:
+            sender.kill()
+        server.terminate()
+        try:
+            server.wait(20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log.close()
