@@ -40,7 +40,7 @@ def _options(values: tuple[str, ...]) -> dict[str, str]:
 @click.option("--webhook", "webhook_url", metavar="URL",
               help="Also POST every event to this http(s) URL (failures never stop the watch).")
 @click.option("--listen", is_flag=True,
-              help="Wait for a publisher to connect to SOURCE (rtsp, rtmp, tcp, http), e.g. "
+              help="Wait for a publisher to connect to SOURCE (rtsp, rtmp, tcp, http, srt), e.g. "
                    "`ffmpeg -re -i clip.mp4 -f rtsp rtsp://HOST:PORT/x` pushing to it.")
 @click.option("--format", "fmt", metavar="NAME",
               help="FFmpeg input format: v4l2 for /dev/video0 (the default there), lavfi, ...")
@@ -49,7 +49,7 @@ def _options(values: tuple[str, ...]) -> dict[str, str]:
 def watch(source: str, window: float, every: float, fps: float, duration: float | None,
           max_reconnects: int, timeout: float, webhook_url: str | None, listen: bool,
           fmt: str | None, av_options: tuple[str, ...]) -> None:
-    """Watch a live stream (RTSP, RTMP, HLS, UDP/TCP MPEG-TS, HTTP, SRT relayed), a file
+    """Watch a live stream (RTSP, RTMP, HLS, SRT, UDP/TCP MPEG-TS, HTTP), a file
     still being written, or a capture device, and print a verdict per person every
     --every seconds over the last --window seconds, an alert when one turns to fake, as
     JSON lines (docs/live.md)."""

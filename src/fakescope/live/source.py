@@ -40,7 +40,8 @@ DEVICE_FORMATS = frozenset({"v4l2", "video4linux2", "avfoundation", "dshow", "x1
 # FFmpeg options that make an input wait for a publisher, per scheme. (RTSP's default
 # listen_timeout, -1, fails at once in FFmpeg 8; the watch's own timeout bounds the wait.)
 LISTEN_OPTIONS = {"rtsp": {"rtsp_flags": "listen", "listen_timeout": "86400"},
-                  "rtmp": {"listen": "1"}, "tcp": {"listen": "1"}, "http": {"listen": "1"}}
+                  "rtmp": {"listen": "1"}, "tcp": {"listen": "1"}, "http": {"listen": "1"},
+                  "srt": {"mode": "listener"}}
 # Probing: enough to find a keyframe's parameters, not the 5 s FFmpeg takes by default.
 # (Not ``fflags=nobuffer``: it throws away the frames read while probing.)
 PROBE_OPTIONS = {"analyzeduration": "2000000"}
@@ -135,8 +136,8 @@ def parse_source(source: str, *, fmt: str | None = None, listen: bool = False,
         if listen:
             if scheme not in LISTEN_OPTIONS:
                 raise LiveSourceError(
-                    f"--listen is not available for {scheme}:// (rtsp, rtmp, tcp and http can "
-                    "wait for a publisher; udp always receives)")
+                    f"--listen is not available for {scheme}:// (rtsp, rtmp, tcp, http and srt "
+                    "can wait for a publisher; udp always receives)")
             opts.update(LISTEN_OPTIONS[scheme])
         return SourceSpec(source, "network", fmt, {**opts, **(options or {})}, listen)
     if scheme and len(scheme) > 1 and scheme != "file":
@@ -253,6 +254,8 @@ class LiveSource:
         self._offset = 0.0  # stream time of this connection's first frame
         self._last_arrival: float | None = None
         self._failures = 0  # consecutive failed attempts since frames last came
+        self._use_relay = False
+        self._relay: Any = None  # fakescope.live.relay.Relay while one runs
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="fakescope-live-source", daemon=True)
@@ -260,6 +263,9 @@ class LiveSource:
 
     def stop(self, wait_s: float = 0.0) -> None:
         self._stop.set()
+        relay = self._relay
+        if relay is not None:
+            relay.close()  # a pipe read has no timeout: end it
         if self._thread is not None and wait_s > 0:
             self._thread.join(wait_s)
 
@@ -311,20 +317,44 @@ class LiveSource:
     def _open(self) -> Any:
         import av
 
+        if self._use_relay:
+            return self._open_relay()
         try:
             return av.open(self.spec.url, format=self.spec.format, options=dict(self.spec.options),
                            timeout=(self.timeout_s, self.timeout_s))
         except (av.error.ProtocolNotFoundError, av.error.DemuxerNotFoundError) as exc:
-            hint = (" (the FFmpeg inside PyAV's wheel has no SRT; relay it, e.g. "
-                    "`ffmpeg -i srt://... -c copy -f mpegts udp://127.0.0.1:5000`)"
-                    if self.spec.url.lower().startswith("srt:") else "")
-            raise _Fatal(f"{_one_line(exc)}{hint}") from None
+            if self.spec.url.lower().startswith("srt:"):
+                # PyAV's own FFmpeg has no libsrt: relay through the system's ffmpeg from now on.
+                self._use_relay = True
+                return self._open_relay()
+            raise _Fatal(_one_line(exc)) from None
         except (av.error.FileNotFoundError, av.error.PermissionError, av.error.IsADirectoryError) as exc:
             if self.spec.kind != "network":
                 raise _Fatal(_one_line(exc)) from None
             raise
         except av.error.OptionNotFoundError as exc:
             raise _Fatal(_one_line(exc)) from None
+
+    def _open_relay(self) -> Any:
+        from fakescope.live.relay import Relay
+
+        try:
+            self._relay = Relay(self.spec.url, self.spec.options, self.timeout_s)
+        except LiveSourceError as exc:
+            raise _Fatal(str(exc)) from None
+        if self._stop.is_set():
+            self._relay.close()
+        try:
+            return self._relay.open()
+        except Exception as exc:
+            why = self._relay.error() or _one_line(exc)
+            self._close_relay()
+            raise RuntimeError(f"the SRT relay failed: {why}") from None
+
+    def _close_relay(self) -> None:
+        if self._relay is not None:
+            self._relay.close()
+            self._relay = None
 
     def _connect_and_read(self) -> _Connection:
         """One connection, read until it ends, breaks or the watch stops."""
@@ -344,6 +374,9 @@ class LiveSource:
             conn.error = _one_line(exc)
         finally:
             container.close()
+            if self._relay is not None:
+                conn.error = conn.error and (self._relay.error() or conn.error)
+                self._close_relay()
         if conn.started is not None:
             conn.seconds = time.monotonic() - conn.started
         elif conn.error is None:
@@ -386,6 +419,8 @@ class LiveSource:
                 return
             if packet.size == 0:
                 continue
+            if self._relay is not None:
+                self._relay.touch()
             t_dec = time.perf_counter()
             try:
                 frames = cc.decode(packet)

@@ -105,10 +105,12 @@ class Watch:
                     reason = f"--duration {s.duration_s:g} s reached"
                     break
                 frame = self.slot.take(until=min(next_verdict, deadline))
+                if self._stop.is_set():
+                    break
                 if frame is None and self.slot.ended:
                     reason = self.source.state.end_reason or "the source ended"
                     break
-                if frame is not None and not self._stop.is_set():
+                if frame is not None:
                     seen = self.analysis.add(frame.rgb(), frame.time_s, frame.arrived)
                     analysed += 1
                     for person in seen:
