@@ -13,7 +13,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from fastapi.exception_handlers import http_exception_handler
-from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -35,6 +35,18 @@ _UI_CSP = ("default-src 'self'; img-src 'self' blob: data:; style-src 'self'; sc
            "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
 
 
+# The in-browser check (/check): its scripts run the models as WebAssembly, the C2PA SDK runs in a
+# worker made from a blob: URL, and nothing may be sent anywhere (connect-src 'none').
+_CHECK_CSP = ("default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; worker-src blob:; "
+              "style-src 'self'; img-src 'self' blob: data:; connect-src 'none'; frame-ancestors 'none'; "
+              "base-uri 'none'; form-action 'none'")
+_CHECK_MISSING = ("<!doctype html><meta charset=utf-8><title>fakescope: in-browser check</title>"
+                  "<p>The in-browser check is not built here. Build it with <code>fakescope web-build "
+                  "DIR</code> (docs/browser.md), then start the service with <code>check_dir</code> set "
+                  "to DIR (or build it into DATA_DIR/check). The built folder also works opened from "
+                  "disk, with no server at all.</p>")
+
+
 _KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
@@ -53,6 +65,7 @@ class _Observe:
         status = [500]
         path = scope.get("path", "")
         ui = path == "/" or path.startswith("/ui/")
+        check = path == "/check" or path.startswith("/check/")
 
         async def _send(message: dict) -> None:  # type: ignore[type-arg]
             if message["type"] == "http.response.start":
@@ -62,6 +75,8 @@ class _Observe:
                 headers.append((b"referrer-policy", b"no-referrer"))
                 if ui:
                     headers.append((b"content-security-policy", _UI_CSP.encode()))
+                elif check:
+                    headers.append((b"content-security-policy", _CHECK_CSP.encode()))
                 message["headers"] = headers
             await send(message)
 
@@ -69,7 +84,7 @@ class _Observe:
             await self.app(scope, receive, _send)
         finally:
             route = scope.get("route")
-            name = getattr(route, "path", None) or ("/ui" if ui else "unmatched")
+            name = getattr(route, "path", None) or ("/ui" if ui else "/check" if check else "unmatched")
             # Any client can send any method: a label per made-up method would grow /metrics
             # without bound, so unknown methods share one label.
             method = str(scope.get("method", ""))
@@ -145,6 +160,15 @@ def create_app(settings: ServiceSettings | None = None, *, clock: Clock = utcnow
     app.add_middleware(_Observe, service=service)
 
     app.mount("/ui", StaticFiles(directory=STATIC), name="ui")
+    check_folder = settings.check_folder
+    if check_folder is not None:
+        # The page checks files on the visitor's own device: the service never sees them.
+        app.mount("/check", StaticFiles(directory=check_folder, html=True), name="check")
+    else:
+        @app.get("/check", include_in_schema=False)
+        @app.get("/check/", include_in_schema=False)
+        def check_missing() -> HTMLResponse:
+            return HTMLResponse(_CHECK_MISSING, status_code=404)
 
     @app.get("/", include_in_schema=False)
     def index() -> FileResponse:

@@ -84,6 +84,9 @@ class ServiceSettings(BaseSettings):
     live_max_watches: int = Field(1, ge=0, le=64, description="watches running at once (each analyses "
                                   "up to 10 frames a second: about a core)")
     live_max_duration_s: float = Field(86400.0, gt=0, description="longest a watch runs")
+    check_dir: Path | None = Field(
+        None, description="the in-browser check page built by `fakescope web-build`, served at /check "
+        "(default: data_dir/check when it holds a build)")
 
     @field_validator("cors_origins", "trusted_proxies", "allowed_hosts", "live_sources", mode="before")
     @classmethod
@@ -104,6 +107,12 @@ class ServiceSettings(BaseSettings):
     @property
     def blobs_url(self) -> str:
         return self.blob_url or f"file://{self.data_dir.expanduser() / 'blobs'}"
+
+    @property
+    def check_folder(self) -> Path | None:
+        """The built check page to serve at /check, if there is one."""
+        folder = (self.check_dir or self.data_dir / "check").expanduser()
+        return folder if (folder / "index.html").is_file() else None
 
     @property
     def auth_required(self) -> bool:

@@ -14,6 +14,21 @@ import { Models, asset, bytesOf } from "./models.js";
 const round = (v, d) => (v === null || v === undefined ? v : Math.round(v * 10 ** d) / 10 ** d);
 const ms = (t0) => round(performance.now() - t0, 2);
 
+function heatSummary(results) {
+  const faces = results.flatMap((r) => r.heatmaps || []).map((h) => ({
+    face: h.face,
+    heat: Array.from({ length: h.side }, (_, y) => Array.from(h.heat.subarray(y * h.side, (y + 1) * h.side), (v) => round(v, 4))),
+  }));
+  const im = results.map((r) => r.imageHeat).find(Boolean);
+  let image = null;
+  if (im) {
+    let n = 0, sum = 0;
+    for (const v of im.heat) if (!Number.isNaN(v)) { n++; sum += v; }
+    image = { width: im.w, height: im.h, covered: round(n / im.heat.length, 4), mean: n ? round(sum / n, 4) : null };
+  }
+  return { faces, image };
+}
+
 export class Checker {
   // Everything loaded once: the runtime, the models, their cards, the C2PA SDK.
   async load(onProgress = () => {}) {
@@ -133,6 +148,10 @@ export class Checker {
       analyzers: results.map(({ name, version, score, face_scores, details, error, time_ms }) => (
         { name, version: version || null, score, face_scores, details: details || {}, error: error || null, time_ms })),
       provenance: c2pa ? { c2pa } : null,
+      // Browser only: the heatmaps the page draws, as numbers (the Python scan keeps them in
+      // memory for its HTML report): per face the face model's map on the aligned crop,
+      // and where on the picture the generated-image model looked and what it saw on average.
+      heatmaps: heatSummary(results),
       // What the page draws; not part of the Python report.
       visual: {
         rgb: media.rgb,

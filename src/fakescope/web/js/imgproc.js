@@ -34,33 +34,48 @@ function fma32(a, b, c) {
   return f32(a * b + c);
 }
 
-// Solve the 8x8 system of cv::getPerspectiveTransform (Gaussian elimination with partial
-// pivoting, as DECOMP_LU). src, dst: four [x, y] points (float32 in OpenCV).
+// cv::getPerspectiveTransform: the 8x8 system laid out as OpenCV lays it out (x rows, then
+// y rows; the products of float32 coordinates in float32) and solved as the LAPACK its wheel
+// calls does (dgesv: row pivoting on the largest magnitude, columns of L scaled by the
+// pivot's reciprocal, right-looking updates, then the two triangular solves dividing by
+// U's diagonal). The warps round source positions to 1/32 pixel, so with "round" scales
+// (394 px into 128: 98.5/32 per pixel) the last bit of the matrix decides halves: it must
+// be OpenCV's to the bit (checked on 400 letterboxes and rotated crops). src, dst: four [x, y].
 export function getPerspectiveTransform(src, dst) {
-  const a = [];
+  const a = Array.from({ length: 8 }, () => new Array(8).fill(0)), b = new Array(8).fill(0);
   for (let i = 0; i < 4; i++) {
-    const [x, y] = src[i].map(f32);
-    const [u, v] = dst[i].map(f32);
-    a.push([x, y, 1, 0, 0, 0, -x * u, -y * u, u]);
-    a.push([0, 0, 0, x, y, 1, -x * v, -y * v, v]);
+    const [x, y] = src[i].map(f32), [u, v] = dst[i].map(f32);
+    a[i][0] = a[i + 4][3] = x;
+    a[i][1] = a[i + 4][4] = y;
+    a[i][2] = a[i + 4][5] = 1;
+    a[i][6] = -f32(x * u);
+    a[i][7] = -f32(y * u);
+    a[i + 4][6] = -f32(x * v);
+    a[i + 4][7] = -f32(y * v);
+    b[i] = u;
+    b[i + 4] = v;
   }
   const n = 8;
-  for (let c = 0; c < n; c++) {
-    let p = c;
-    for (let r = c + 1; r < n; r++) if (Math.abs(a[r][c]) > Math.abs(a[p][c])) p = r;
-    [a[c], a[p]] = [a[p], a[c]];
-    for (let r = c + 1; r < n; r++) {
-      const k = a[r][c] / a[c][c];
-      for (let j = c; j <= n; j++) a[r][j] -= k * a[c][j];
+  for (let j = 0; j < n; j++) {
+    let p = j;
+    for (let r = j + 1; r < n; r++) if (Math.abs(a[r][j]) > Math.abs(a[p][j])) p = r;
+    if (a[p][j] === 0) return [0, 0, 0, 0, 0, 0, 0, 0, 1]; // singular: OpenCV fails too
+    if (p !== j) {
+      [a[j], a[p]] = [a[p], a[j]];
+      [b[j], b[p]] = [b[p], b[j]];
+    }
+    const t = 1 / a[j][j];
+    for (let r = j + 1; r < n; r++) a[r][j] *= t;
+    for (let r = j + 1; r < n; r++) {
+      for (let c = j + 1; c < n; c++) a[r][c] -= a[r][j] * a[j][c];
     }
   }
-  const x = new Array(n).fill(0);
-  for (let r = n - 1; r >= 0; r--) {
-    let s = a[r][n];
-    for (let j = r + 1; j < n; j++) s -= a[r][j] * x[j];
-    x[r] = s / a[r][r];
+  for (let i = 0; i < n; i++) for (let k = 0; k < i; k++) b[i] -= a[i][k] * b[k];
+  for (let i = n - 1; i >= 0; i--) {
+    for (let k = i + 1; k < n; k++) b[i] -= a[i][k] * b[k];
+    b[i] /= a[i][i];
   }
-  return [...x, 1];
+  return [...b, 1];
 }
 
 // cv::invert of a 3x3 matrix (DECOMP_LU takes the cofactor formula for 3x3).
@@ -125,14 +140,20 @@ export function warpPerspective(src, m, w, h, border = "constant") {
   const M = invert3(m);
   const out = new Uint8Array(w * h * 3);
   const replicate = border === "replicate";
+  // OpenCV maps the output in blocks of bw columns and adds the block's start separately:
+  // M0 * xb + ... then + M0 * x1 rounds differently from M0 * (xb + x1).
+  const bh = Math.min(16, h), bw = Math.min(Math.trunc(1024 / bh), w);
   for (let y = 0; y < h; y++) {
-    const x0 = M[1] * y + M[2], y0 = M[4] * y + M[5], w0 = M[7] * y + M[8];
-    for (let x = 0; x < w; x++) {
-      let W = w0 + M[6] * x;
-      W = W ? TAB / W : 0;
-      const X = roundEven(clampInt((x0 + M[0] * x) * W));
-      const Y = roundEven(clampInt((y0 + M[3] * x) * W));
-      sample(src, out, (y * w + x) * 3, X, Y, replicate);
+    for (let xb = 0; xb < w; xb += bw) {
+      const x0 = M[0] * xb + M[1] * y + M[2], y0 = M[3] * xb + M[4] * y + M[5];
+      const w0 = M[6] * xb + M[7] * y + M[8];
+      for (let x1 = 0; x1 < Math.min(bw, w - xb); x1++) {
+        let W = w0 + M[6] * x1;
+        W = W ? TAB / W : 0;
+        const X = roundEven(clampInt((x0 + M[0] * x1) * W));
+        const Y = roundEven(clampInt((y0 + M[3] * x1) * W));
+        sample(src, out, (y * w + xb + x1) * 3, X, Y, replicate);
+      }
     }
   }
   return image(w, h, out);
