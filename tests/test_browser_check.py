@@ -5,17 +5,20 @@ scores, faces and heatmaps within the tolerances of docs/browser.md; Content Cre
 as the Python reader states them; videos and audio declined in plain words; and no request
 ever carries the file or leaves the page's own origin.
 
-Skipped when chromium, Playwright, node or the npm packages are absent
-(`npm ci --prefix src/fakescope/web` fills them).
+Needs node; the page tests also chromium, Playwright and the npm packages
+(`npm ci --prefix src/fakescope/web` fills them), and skip cleanly without them. The
+pixel operations are checked against OpenCV with node alone.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import math
 import os
 import shutil
 import socket
+import subprocess
 import threading
 import time
 import wave
@@ -24,20 +27,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from fakescope.errors import FakescopeError
+from fakescope.web.build import WEB_DIR, build, find_node_modules
+
+NODE = shutil.which("node")
+if not NODE:
+    pytest.skip("node is not installed (the page's code and its build need it)", allow_module_level=True)
 CHROMIUM = os.environ.get("FAKESCOPE_TEST_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-if not Path(CHROMIUM).exists():
-    pytest.skip("chromium is not installed (apt-get install chromium)", allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api")
-if not shutil.which("node"):
-    pytest.skip("node is not installed (esbuild needs it to build the page)", allow_module_level=True)
 
-from fakescope.errors import FakescopeError  # noqa: E402
-from fakescope.web.build import build, find_node_modules  # noqa: E402
 
-try:
-    find_node_modules()
-except FakescopeError as exc:
-    pytest.skip(str(exc), allow_module_level=True)
+
+def sync_api():  # type: ignore[no-untyped-def]
+    return pytest.importorskip("playwright.sync_api")
+
 
 BROWSER_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                 "--disable-component-update", "--disable-sync", "--no-first-run"]
@@ -51,6 +53,10 @@ CHECK_TIMEOUT_MS = 300_000
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    try:
+        find_node_modules()
+    except FakescopeError as exc:
+        pytest.skip(str(exc))
     return build(tmp_path_factory.mktemp("web") / "check").out
 
 
@@ -75,7 +81,9 @@ def python_reports(photos: list[Path]) -> dict[str, object]:
 
 @pytest.fixture(scope="module")
 def browser():  # type: ignore[no-untyped-def]
-    with sync_api.sync_playwright() as p:
+    if not Path(CHROMIUM).exists():
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    with sync_api().sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
         yield b
         b.close()
@@ -111,7 +119,7 @@ class Page:
     def reports(self, n: int) -> dict[str, dict]:  # type: ignore[type-arg]
         """Waits for n checked files; their reports by file name (the latest of each name)."""
         done = self.page.locator(".result[data-state=done]")
-        sync_api.expect(done).to_have_count(n, timeout=CHECK_TIMEOUT_MS)
+        sync_api().expect(done).to_have_count(n, timeout=CHECK_TIMEOUT_MS)
         out: dict[str, dict] = {}  # type: ignore[type-arg]
         for card in reversed(done.all()):  # the newest card is on top
             report = json.loads(card.locator(".report-json").text_content() or "{}")
@@ -150,6 +158,7 @@ def _compare(name: str, js: dict, py) -> None:  # type: ignore[no-untyped-def,ty
     for kind, value in py.evidence.items():
         assert abs(js["evidence"][kind] - value) <= SCORE_TOL, (name, kind, js["evidence"][kind], value)
     assert (js["media"]["width"], js["media"]["height"]) == (py.media.width, py.media.height), name
+    assert set(js["notes"]) <= set(py.notes), (name, js["notes"], py.notes)
     assert len(js["faces"]) == len(py.faces), (name, js["faces"], py.faces)
     for jf, pf in zip(js["faces"], py.faces, strict=True):
         assert np.abs(np.subtract(jf["box"], pf.box)).max() <= BOX_TOL, (name, jf["box"], pf.box)
@@ -196,6 +205,83 @@ def _heat_drawn(card) -> dict[str, int]:  # type: ignore[no-untyped-def,type-arg
         const gen = card.querySelector("canvas.imageheat");
         return { inside, outside, picture: gen ? gen.width * gen.height : 0 };
     }""")
+
+
+_NODE_OPS = r"""
+import fs from "node:fs";
+import { pathToFileURL } from "node:url";
+const [dir, js] = process.argv.slice(2);
+const ip = await import(pathToFileURL(`${js}/imgproc.js`));
+const { boxPoints } = await import(pathToFileURL(`${js}/facemesh.js`));
+const cases = JSON.parse(fs.readFileSync(`${dir}/cases.json`));
+cases.forEach((c, i) => {
+  const src = ip.image(c.w, c.h, new Uint8Array(fs.readFileSync(`${dir}/src${i}.raw`)));
+  let out;
+  if (c.kind === "letterbox") {
+    out = ip.warpPerspective(src, ip.getPerspectiveTransform(c.src, c.dst), c.size, c.size, "constant");
+  } else if (c.kind === "roi") {
+    const box = boxPoints(c.cx, c.cy, c.side, c.side, c.rot * (180 / Math.PI));
+    fs.writeFileSync(`${dir}/box${i}.json`, JSON.stringify(box));
+    const m = ip.getPerspectiveTransform(box, [[0, 192], [0, 0], [192, 0], [192, 192]]);
+    out = ip.warpPerspective(src, m, 192, 192, "replicate");
+  } else if (c.kind === "affine") {
+    out = ip.warpAffine(src, c.m, 224, 224);
+  } else {
+    out = ip.resizeArea(src, c.nw, c.nh);
+  }
+  fs.writeFileSync(`${dir}/out${i}.raw`, out.data);
+});
+"""
+
+
+def test_image_operations_match_opencv(astronaut: np.ndarray, tmp_path: Path) -> None:
+    """The page's warps and resizes give OpenCV's bytes: letterboxes (BlazeFace), rotated
+    FaceMesh crops (with cv2.boxPoints' corners), face alignment, area downscaling."""
+    import cv2
+
+    rng = np.random.default_rng(5)
+    cases, expected = [], []
+    for t in range(60):
+        w, h = (int(v) for v in rng.integers(40, 900, 2))
+        src = cv2.resize(astronaut, (w, h if t % 3 else w), interpolation=cv2.INTER_AREA)
+        h = src.shape[0]
+        kind = ("letterbox", "roi", "affine", "area")[t % 4]
+        c = {"kind": kind, "w": w, "h": h}
+        if kind == "letterbox":
+            size, side = (128, 192)[t % 2], float(max(w, h))
+            x0, y0 = (w - side) / 2, (h - side) / 2
+            c.update(size=size, src=[[x0, y0 + side], [x0, y0], [x0 + side, y0], [x0 + side, y0 + side]],
+                     dst=[[0, size], [0, 0], [size, 0], [size, size]])
+            m = cv2.getPerspectiveTransform(np.float32(c["src"]), np.float32(c["dst"]))
+            expected.append(cv2.warpPerspective(src, m, (size, size), flags=cv2.INTER_LINEAR))
+        elif kind == "roi":
+            c.update(cx=rng.uniform(0, w), cy=rng.uniform(0, h), side=rng.uniform(30, 700),
+                     rot=rng.uniform(-3, 3))
+            box = cv2.boxPoints(((c["cx"], c["cy"]), (c["side"], c["side"]), math.degrees(c["rot"])))
+            c["box"] = box.tolist()
+            m = cv2.getPerspectiveTransform(box, np.float32([[0, 192], [0, 0], [192, 0], [192, 192]]))
+            expected.append(cv2.warpPerspective(src, m, (192, 192), flags=cv2.INTER_LINEAR,
+                                                borderMode=cv2.BORDER_REPLICATE))
+        elif kind == "affine":
+            a, th = rng.uniform(0.2, 3), rng.uniform(-3, 3)
+            m = np.array([[a * math.cos(th), -a * math.sin(th), rng.uniform(-600, 100)],
+                          [a * math.sin(th), a * math.cos(th), rng.uniform(-600, 100)]])
+            c["m"] = m.ravel().tolist()
+            expected.append(cv2.warpAffine(src, m, (224, 224), flags=cv2.INTER_LINEAR, borderValue=0))
+        else:
+            f = 0.5 if t % 8 == 3 else rng.uniform(0.2, 0.95)
+            c.update(nw=max(1, round(w * f)), nh=max(1, round(h * f)))
+            expected.append(cv2.resize(src, (c["nw"], c["nh"]), interpolation=cv2.INTER_AREA))
+        np.ascontiguousarray(src).tofile(tmp_path / f"src{t}.raw")
+        cases.append(c)
+    (tmp_path / "cases.json").write_text(json.dumps(cases))
+    (tmp_path / "ops.mjs").write_text(_NODE_OPS)
+    subprocess.run([NODE, str(tmp_path / "ops.mjs"), str(tmp_path), str(WEB_DIR / "js")], check=True)
+    for i, (c, want) in enumerate(zip(cases, expected, strict=True)):
+        got = np.fromfile(tmp_path / f"out{i}.raw", np.uint8).reshape(want.shape)
+        assert np.array_equal(got, want), (i, c["kind"], int((got != want).sum()))
+        if c["kind"] == "roi":
+            assert json.loads((tmp_path / f"box{i}.json").read_text()) == c["box"]
 
 
 def test_build_folder(built: Path) -> None:
@@ -355,7 +441,7 @@ def test_content_credentials_as_the_python_reader(browser, built: Path, demo_dir
         page.pick(files)
         untrusted = page.reports(3)
         page.page.set_input_files("#anchors", str(pki.ca_cert))
-        sync_api.expect(page.page.locator("#anchorsinfo")).to_contain_text("Trusting")
+        sync_api().expect(page.page.locator("#anchorsinfo")).to_contain_text("Trusting")
         page.pick(files)
         trusted = page.reports(6)
         for reports, anchors in ((untrusted, None), (trusted, pki.ca_cert)):

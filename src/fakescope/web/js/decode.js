@@ -124,6 +124,42 @@ export function truncated(b, format) {
   return false;
 }
 
+// The EXIF orientation tag (1..8) of a JPEG (APP1), PNG (eXIf) or WebP (EXIF chunk), or null.
+export function exifOrientation(b, format) {
+  let tiff = -1;
+  if (format === "jpeg") {
+    for (let i = 2; i + 4 < b.length && b[i] === 0xff && b[i + 1] !== 0xda;) {
+      const len = (b[i + 2] << 8) | b[i + 3];
+      if (b[i + 1] === 0xe1 && ascii(b, i + 4, i + 10) === "Exif\0\0") { tiff = i + 10; break; }
+      i += 2 + len;
+    }
+  } else if (format === "png" || format === "webp") {
+    const png = format === "png";
+    for (let i = png ? 8 : 12; i + 8 <= b.length;) {
+      const len = png ? ((b[i] << 24) | (b[i + 1] << 16) | (b[i + 2] << 8) | b[i + 3]) >>> 0
+        : (b[i + 4] | (b[i + 5] << 8) | (b[i + 6] << 16) | (b[i + 7] << 24)) >>> 0;
+      const type = png ? ascii(b, i + 4, i + 8) : ascii(b, i, i + 4);
+      if (type === (png ? "eXIf" : "EXIF")) {
+        tiff = i + 8;
+        if (ascii(b, tiff, tiff + 6) === "Exif\0\0") tiff += 6;
+        break;
+      }
+      i += png ? 12 + len : 8 + len + (len & 1);
+    }
+  }
+  if (tiff < 0 || tiff + 8 > b.length) return null;
+  const le = b[tiff] === 0x49;
+  const u16 = (i) => (le ? b[i] | (b[i + 1] << 8) : (b[i] << 8) | b[i + 1]);
+  const u32 = (i) => (le ? (u16(i) | (u16(i + 2) << 16)) >>> 0 : ((u16(i) << 16) | u16(i + 2)) >>> 0);
+  const ifd = tiff + u32(tiff + 4);
+  if (ifd + 2 > b.length) return null;
+  for (let k = 0, n = u16(ifd); k < n && ifd + 2 + k * 12 + 12 <= b.length; k++) {
+    const e = ifd + 2 + k * 12;
+    if (u16(e) === 0x0112) return u16(e + 8);
+  }
+  return null;
+}
+
 // Bytes -> {rgb, format, width, height, notes}; a CheckError for what cannot be decoded here.
 export async function decodeImage(bytes, format) {
   if (!BROWSER_IMAGES.has(format)) {
@@ -165,6 +201,9 @@ export async function decodeImage(bytes, format) {
       for (let c = 0; c < 3; c++) rgb[j + c] = Math.floor((rgba[i + c] * a + 255 * (255 - a) + 127) / 255);
     }
   }
-  const notes = alpha ? ["alpha channel flattened onto white"] : [];
+  const notes = [];
+  const orientation = exifOrientation(bytes, format);
+  if (orientation !== null && orientation !== 1) notes.push(`EXIF orientation ${orientation} applied`);
+  if (alpha) notes.push("alpha channel flattened onto white");
   return { rgb: image(w, h, rgb), format, width: w, height: h, notes };
 }

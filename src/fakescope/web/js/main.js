@@ -76,20 +76,29 @@ function heatCanvas(heat, w, h, alpha = 0.45) {
     const v = heat[i];
     if (Number.isNaN(v)) continue;
     const [r, g, b] = jet(Math.min(1, Math.max(0, v)));
-    img.data.set([r, g, b, Math.round(255 * alpha)], i * 4);
+    img.data[i * 4] = r; img.data[i * 4 + 1] = g; img.data[i * 4 + 2] = b;
+    img.data[i * 4 + 3] = Math.round(255 * alpha);
   }
   c.getContext("2d").putImageData(img, 0, 0);
   return c;
 }
 
-function pictureCanvas(rgb, scale) {
-  const c = el("canvas");
-  c.width = Math.max(1, Math.round(rgb.w * scale));
-  c.height = Math.max(1, Math.round(rgb.h * scale));
-  const full = new OffscreenCanvas(rgb.w, rgb.h);
+// The decoded picture once as a canvas, to draw scaled copies of.
+function fullCanvas(rgb) {
+  const c = new OffscreenCanvas(rgb.w, rgb.h);
   const img = new ImageData(rgb.w, rgb.h);
-  for (let i = 0, j = 0; i < rgb.w * rgb.h; i++, j += 3) img.data.set([rgb.data[j], rgb.data[j + 1], rgb.data[j + 2], 255], i * 4);
-  full.getContext("2d").putImageData(img, 0, 0);
+  const d = img.data, s = rgb.data;
+  for (let i = 0, j = 0; j < s.length; i += 4, j += 3) {
+    d[i] = s[j]; d[i + 1] = s[j + 1]; d[i + 2] = s[j + 2]; d[i + 3] = 255;
+  }
+  c.getContext("2d").putImageData(img, 0, 0);
+  return c;
+}
+
+function pictureCanvas(full, scale) {
+  const c = el("canvas");
+  c.width = Math.max(1, Math.round(full.width * scale));
+  c.height = Math.max(1, Math.round(full.height * scale));
   const ctx = c.getContext("2d");
   ctx.imageSmoothingQuality = "high";
   ctx.drawImage(full, 0, 0, c.width, c.height);
@@ -171,8 +180,9 @@ function render(card, report) {
     const toggle = el("input", { type: "checkbox", checked: "" });
     const pics = el("div", { class: "grid2" });
     const faceView = el("figure", { class: "picture" });
-    const plainPic = pictureCanvas(rgb, scale);
-    const heatPic = pictureCanvas(rgb, scale);
+    const full = fullCanvas(rgb);
+    const plainPic = pictureCanvas(full, scale);
+    const heatPic = pictureCanvas(full, scale);
     heatPic.classList.add("faceheat");
     drawFaceHeat(heatPic, visual.heatmaps, scale);
     faceView.append(plainPic, heatPic);
@@ -191,10 +201,18 @@ function render(card, report) {
          el("span", { class: "legend" })));
     pics.append(left);
     if (visual.imageHeat) {
-      const gen = pictureCanvas(rgb, scale);
+      const gen = pictureCanvas(full, scale);
       gen.classList.add("imageheat");
       const { heat, w, h } = visual.imageHeat;
-      gen.getContext("2d").drawImage(heatCanvas(heat, w, h), 0, 0, gen.width, gen.height);
+      // Painted at the size shown (the map may be up to 2048 px; its cells are 128 px crops).
+      const shown = new Float32Array(gen.width * gen.height);
+      for (let y = 0; y < gen.height; y++) {
+        const sy = Math.min(h - 1, Math.floor(((y + 0.5) * h) / gen.height));
+        for (let x = 0; x < gen.width; x++) {
+          shown[y * gen.width + x] = heat[sy * w + Math.min(w - 1, Math.floor(((x + 0.5) * w) / gen.width))];
+        }
+      }
+      gen.getContext("2d").drawImage(heatCanvas(shown, gen.width, gen.height), 0, 0);
       pics.append(el("div", {}, el("figure", { class: "picture" }, gen),
         el("p", { class: "muted", text: "Where in the whole picture the model saw generator traces (red = strong)." })));
     }
