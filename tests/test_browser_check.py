@@ -397,8 +397,11 @@ def test_video_audio_and_other_files_are_declined_plainly(browser, built: Path, 
 
     clip = tmp_path / "clip.mp4"
     talking_clip(clip, seconds=1.0, audio_shift_s=None)
-    files = [clip, _wav(tmp_path / "voice.wav"), tmp_path / "notes.txt"]
+    from PIL import Image
+
+    files = [clip, _wav(tmp_path / "voice.wav"), tmp_path / "notes.txt", tmp_path / "scan.tif"]
     files[2].write_text("not a picture\n")
+    Image.new("RGB", (64, 48), (120, 90, 60)).save(files[3])
     page = Page(browser, (built / "index.html").as_uri())
     try:
         page.pick(files)
@@ -412,6 +415,9 @@ def test_video_audio_and_other_files_are_declined_plainly(browser, built: Path, 
             assert page.card(name).locator(".verdict-word").inner_text() == "Not checked here"
         assert reports["notes.txt"]["verdict"] == "error"
         assert reports["notes.txt"]["error"]["code"] == "not_media"
+        # Chromium cannot decode TIFF: said plainly, with where to check it instead.
+        assert reports["scan.tif"]["error"]["code"] == "unsupported_in_browser"
+        assert "fakescope scan" in reports["scan.tif"]["reason"]
         assert not page.errors, page.errors
         _assert_private(page.requests, files, (built.as_uri() + "/", "blob:null/"))
     finally:

@@ -58,7 +58,10 @@ export class Checker {
       timing_ms: timing, notes: [], provenance: null, checked_in: "browser",
       fakescope_version: this.version,
     };
-    const fail = (code, message) => ({ ...base, verdict: "error", reason: message, error: { code, message } });
+    const fail = (code, message) => {
+      timing.total = ms(t0);
+      return { ...base, verdict: "error", reason: message, error: { code, message } };
+    };
     if (file.size > LIMITS.maxBytes) {
       return fail("media_limit", `file is ${Math.round(file.size / 2 ** 20)} MB; the limit is ${LIMITS.maxBytes / 2 ** 20} MB`);
     }
@@ -78,8 +81,8 @@ export class Checker {
       const what = kind.mediaType === "video" ? "Videos" : "Audio files";
       return {
         ...base, verdict: "not_checked", media: { format: kind.format, width: null, height: null },
-        reason: `${what} cannot be checked for manipulation in the browser: its models run on `
-          + "photos only. Check it with `fakescope scan` or the fakescope service.",
+        reason: `${what} cannot be checked for manipulation in the browser: this page's models `
+          + "judge photos only. Check it with fakescope scan or the fakescope service.",
         provenance: c2pa ? { c2pa } : null,
       };
     }

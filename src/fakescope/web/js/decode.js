@@ -163,7 +163,7 @@ export function exifOrientation(b, format) {
 // Bytes -> {rgb, format, width, height, notes}; a CheckError for what cannot be decoded here.
 export async function decodeImage(bytes, format) {
   if (!BROWSER_IMAGES.has(format)) {
-    throw new CheckError("unsupported_in_browser", `${format.toUpperCase()} pictures cannot be decoded by this browser: check them with \`fakescope scan\` or the service`);
+    throw new CheckError("unsupported_in_browser", `${format.toUpperCase()} pictures cannot be decoded by this browser: check them with fakescope scan or the fakescope service`);
   }
   const size = headerSize(bytes, format);
   if (size) {

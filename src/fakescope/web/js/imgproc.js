@@ -1,10 +1,10 @@
-// Pixel operations of the Python pipeline, written to give OpenCV 4.11's results.
+// Pixel operations of the Python pipeline, giving OpenCV 4.11's bytes (as its wheel runs on
+// x86-64): warpPerspective and warpAffine with 8-bit bilinear sampling (source positions in
+// 1/32 pixel, 15-bit weights), getPerspectiveTransform and the inverse to the last bit,
+// INTER_AREA downscaling; and Python's and numpy's rounding. Checked against OpenCV by
+// tests/test_browser_check.py::test_image_operations_match_opencv.
 //
 // An image is {w, h, data}: 8-bit RGB, rows top to bottom (data.length = w * h * 3).
-// The warps follow OpenCV 4.11's bilinear kernels for 8-bit pictures: the inverse map in
-// float32, the source position split by floor, two fused multiply-adds along x and one
-// along y in float32, rounded half to even. The demo pictures go through them bit for
-// bit (tests/test_browser_check.py checks the faces and scores that come out).
 
 const f32 = Math.fround;
 
@@ -18,7 +18,7 @@ export function pyRound(x) {
   return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
 }
 
-// float32 rounding of a value, halves to even (cvRound, _mm_cvtps_epi32).
+// Rounding to an integer with halves to even (cvRound, saturate_cast<int>).
 function roundEven(x) {
   const r = Math.floor(x + 0.5);
   return r - x === 0.5 && r % 2 !== 0 ? r - 1 : r;
@@ -27,11 +27,6 @@ function roundEven(x) {
 function sat8(x) {
   const r = roundEven(x);
   return r < 0 ? 0 : r > 255 ? 255 : r;
-}
-
-// a * b + c rounded once to float32 (a, b, c float32: the product is exact in a double).
-function fma32(a, b, c) {
-  return f32(a * b + c);
 }
 
 // cv::getPerspectiveTransform: the 8x8 system laid out as OpenCV lays it out (x rows, then
