@@ -370,6 +370,32 @@ def test_served_by_fakescope_serve(browser, built: Path, photos: list[Path], pyt
         server.stop()
 
 
+def test_web_build_command(built: Path, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from fakescope.cli.main import main
+
+    out = tmp_path / "page"
+    result = CliRunner().invoke(main, ["web-build", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "open " in result.output and (out / "index.html").is_file()
+    names = sorted(p.name for p in (built / "assets").iterdir())
+    assert sorted(p.name for p in (out / "assets").iterdir()) == names
+    # A second build replaces the first; a folder holding something else is refused.
+    assert CliRunner().invoke(main, ["web-build", str(out)]).exit_code == 0
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "notes.txt").write_text("mine")
+    (other / "index.html").write_text("<p>a site of its own</p>")
+    result = CliRunner().invoke(main, ["web-build", str(other)])
+    assert result.exit_code == 1 and "not empty" in result.output and (other / "notes.txt").exists()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = CliRunner().invoke(main, ["web-build", str(tmp_path / "x"), "--node-modules", str(empty)],
+                                env={"FAKESCOPE_WEB_NODE_MODULES": ""})
+    assert result.exit_code == 1 and "npm ci" in result.output
+
+
 def test_not_built_says_how(tmp_path: Path) -> None:
     from fastapi.testclient import TestClient
 

@@ -53,16 +53,12 @@ class BuildResult:
 
 
 def find_node_modules(given: Path | None = None) -> Path:
-    """The node_modules folder to vendor from: given, the environment's, or the package's own."""
-    candidates = [given] if given is not None else []
-    if os.environ.get(NODE_MODULES_ENV):
-        candidates.append(Path(os.environ[NODE_MODULES_ENV]))
-    candidates.append(WEB_DIR / "node_modules")
-    for c in candidates:
-        c = c.expanduser()
-        if (c / ORT_WASM).is_file() and (c / C2PA_WASM).is_file() and (c / ESBUILD).is_file():
-            return c
-    where = candidates[0].expanduser()
+    """The node_modules folder to vendor from: the one given, else the environment's, else
+    the one next to this package's package.json."""
+    env = os.environ.get(NODE_MODULES_ENV)
+    where = (given or (Path(env) if env else WEB_DIR / "node_modules")).expanduser()
+    if (where / ORT_WASM).is_file() and (where / C2PA_WASM).is_file() and (where / ESBUILD).is_file():
+        return where
     raise WebBuildError(
         f"no npm packages for the page in {where}: run `npm ci --prefix {WEB_DIR}` (or `npm ci` in a copy "
         f"of {WEB_DIR / 'package.json'} and its package-lock.json, then --node-modules DIR/node_modules)")
@@ -105,8 +101,18 @@ def _package_version(node_modules: Path, name: str) -> str | None:
         return None
 
 
+def _earlier_build(folder: Path) -> bool:
+    try:
+        manifest = json.loads((folder / "build.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(manifest, dict) and "fakescope_version" in manifest and \
+        (folder / "assets" / "config.js").is_file()
+
+
 def build(out: Path, node_modules: Path | None = None, node: str | None = None) -> BuildResult:
-    """Write the static check page into ``out`` (created; its earlier content is replaced)."""
+    """Write the static check page into ``out``: a new or empty folder, or an earlier build
+    (replaced whole); any other folder is refused."""
     from fakescope.models import card_path, load_card, load_fusion, models_dir
 
     nm = find_node_modules(node_modules)
@@ -114,11 +120,11 @@ def build(out: Path, node_modules: Path | None = None, node: str | None = None) 
     if not node:
         raise WebBuildError("`node` (Node.js) is needed to run esbuild: apt-get install nodejs")
     out = out.expanduser()
-    if out.exists() and not (out / "index.html").is_file() and any(out.iterdir()):
-        raise WebBuildError(f"{out} is not empty and holds no earlier build: choose an empty folder")
-    if out.exists():
-        shutil.rmtree(out)
-    out.mkdir(parents=True)
+    if out.exists() and any(out.iterdir()):
+        if not _earlier_build(out):
+            raise WebBuildError(f"{out} is not empty and holds no earlier build: choose an empty folder")
+        shutil.rmtree(out)  # an earlier build, replaced whole
+    out.mkdir(parents=True, exist_ok=True)
     result = BuildResult(out=out)
 
     _bundle(nm, out / "app.js", node)
