@@ -8,7 +8,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip install -q -c constraints.txt
 FS     := $(VENV)/bin/fakescope
 
-.PHONY: setup setup-dev setup-train run test fuzz wheel lint bench clean
+.PHONY: setup setup-dev setup-train run test fuzz wheel web lint bench clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +54,11 @@ fuzz: setup
 # size-checked and smoke-scanned (CLI, Python API, service; numpy 2 and 1.26).
 wheel: setup
 	PYTHON=$(PYTHON) .ci/wheel
+
+# The in-browser check as a static folder (docs/browser.md); needs Node.js and npm.
+web: setup
+	npm ci --prefix src/fakescope/web --no-audit --no-fund
+	$(FS) web-build build/check
 
 lint: setup-dev
 	$(VENV)/bin/ruff check src tests benchmarks
