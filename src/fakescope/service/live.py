@@ -30,11 +30,13 @@ from pydantic import BaseModel, Field
 
 from fakescope.errors import FakescopeError, SourceNotAllowedError
 from fakescope.service.api import Problem, Svc, Who, problems
+from fakescope.service.ratelimit import retry_after_header
 
 log = logging.getLogger("fakescope.service")
 
 EVENTS_KEPT = 1000
 KEEP_ENDED_S = 3600.0
+KEEP_ENDED = 50  # and never more ended watches than this
 SSE_POLL_S = 0.2
 SSE_HEARTBEAT_S = 15.0
 
@@ -188,9 +190,11 @@ class LiveWatches:
     def forget_ended(self) -> None:
         now = time.time()
         with self._lock:
-            for wid, w in list(self.watches.items()):
-                if w.ended is not None and now - w.ended > KEEP_ENDED_S:
-                    del self.watches[wid]
+            ended = sorted((w for w in self.watches.values() if w.ended is not None),
+                           key=lambda w: -(w.ended or 0.0))
+            for n, w in enumerate(ended):
+                if n >= KEEP_ENDED or now - (w.ended or now) > KEEP_ENDED_S:
+                    del self.watches[w.id]
 
 
 class _Busy(FakescopeError):
@@ -217,13 +221,19 @@ def _load(live: LiveWatches, who: Any, wid: str) -> LiveWatch:
              responses={**problems(401, 422),
                         403: {"description": "the source is not allowed (or live watching is off)",
                               "model": Problem},
-                        429: {"description": "as many watches as the server runs at once are running "
-                                             "(with Retry-After)", "model": Problem}},
+                        429: {"description": "as many watches as the server runs at once are running, or "
+                                             "the key's rate is spent (with Retry-After)",
+                              "model": Problem}},
              summary="Start watching a live stream")
 async def start_watch(req: WatchRequest, svc: Svc, who: Who, live: Live) -> dict[str, Any]:
     """Starts a watch of a live stream (RTSP, RTMP, HLS, MPEG-TS over UDP/TCP/HTTP): a
     rolling verdict per person every `every_s` over the last `window_s`, an alert when
-    one turns fake (docs/live.md). Follow it with `GET /v1/watches/{id}/events`."""
+    one turns fake (docs/live.md). Follow it with `GET /v1/watches/{id}/events`. Starting
+    one counts against the key's rate, as an upload does."""
+    wait = svc.limiter.take(who.bucket, who.rate_per_min)
+    if wait > 0:
+        raise HTTPException(429, f"rate limit of {who.rate_per_min} requests a minute exceeded",
+                            headers={"Retry-After": retry_after_header(wait)})
     try:
         w = await run_in_threadpool(live.start, req, who.key_id)
     except SourceNotAllowedError as exc:
