@@ -96,6 +96,14 @@ def test_a_refused_source_is_a_403_with_the_reason(make_client) -> None:  # type
     assert client.post("/v1/watches", json={"source": "x", "fps": 500}).status_code == 422
 
 
+def test_a_body_that_is_not_json_is_a_documented_400(make_client) -> None:  # type: ignore[no-untyped-def]
+    """schemathesis found it: FastAPI answers 400 before validation; the API says so."""
+    client = make_client(live_sources=["rtsp://cams.example.org/"])
+    r = client.post("/v1/watches", content=b"\xff", headers={"content-type": "application/json"})
+    assert r.status_code == 400 and isinstance(r.json()["detail"], str)
+    assert "400" in client.get("/openapi.json").json()["paths"]["/v1/watches"]["post"]["responses"]
+
+
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from fakescope.demo import talking_clip

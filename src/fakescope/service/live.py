@@ -218,7 +218,8 @@ def _load(live: LiveWatches, who: Any, wid: str) -> LiveWatch:
 
 
 @router.post("/watches", status_code=201, response_model=WatchOut,
-             responses={**problems(401, 422),
+             # 400: a body that is not JSON at all (FastAPI answers before validation)
+             responses={**problems(400, 401, 422),
                         403: {"description": "the source is not allowed (or live watching is off)",
                               "model": Problem},
                         429: {"description": "as many watches as the server runs at once are running, or "
