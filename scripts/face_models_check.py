@@ -35,7 +35,7 @@ DATA = ROOT.parent / "shared" / "data"
 
 
 def mediapipe_pipeline():  # type: ignore[no-untyped-def]
-    """mediapipe's three solutions configured as fakescope used them before 0.2."""
+    """mediapipe's three solutions configured as fakescope used them before the ONNX models."""
     os.environ.setdefault("GLOG_minloglevel", "2")
     import mediapipe as mp
 
