@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import io
 import os
+import socket
+import subprocess
+import sys
 import threading
 import time
 import warnings
@@ -156,3 +159,50 @@ def upload(client: TestClient, data: bytes, name: str = "astronaut.jpg",
            headers: dict[str, str] | None = None, **fields: str) -> Any:
     return client.post("/v1/scans", files={"file": (name, data, "image/jpeg")}, data=fields or None,
                        headers=headers or {})
+
+
+RealServer = Callable[..., tuple[str, str]]
+
+
+@pytest.fixture
+def real_server(tmp_path: Path) -> Iterator[RealServer]:
+    """``start(name, env)`` runs `fakescope serve` in a subprocess (API keys required, data
+    in tmp_path) and returns its base URL and a fresh key once /readyz answers; every server
+    started is stopped after the test. For the tests that drive a real browser."""
+    started: list[tuple[subprocess.Popen[bytes], Any]] = []
+
+    def start(name: str = "browser", env: dict[str, str] | None = None) -> tuple[str, str]:
+        import httpx
+
+        data = tmp_path / "data"
+        full_env = {**os.environ, "FAKESCOPE_CONFIG": "", **(env or {})}
+        cli = [sys.executable, "-m", "fakescope.cli"]
+        key = subprocess.run([*cli, "keys", "create", "--data-dir", str(data), "--name", name],
+                             capture_output=True, text=True, env=full_env, check=True).stdout.strip()
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        log = open(tmp_path / "server.log", "w")  # noqa: SIM115 - closed when the server stops
+        proc = subprocess.Popen([*cli, "serve", "--data-dir", str(data), "--port", str(port),
+                                 "--auth", "required"], stdout=log, stderr=subprocess.STDOUT, env=full_env)
+        started.append((proc, log))
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                    return base, key
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail("server did not start: " + (tmp_path / "server.log").read_text()[-3000:])
+            time.sleep(0.3)
+
+    yield start
+    for proc, log in started:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()

@@ -8,10 +8,6 @@ from __future__ import annotations
 import base64
 import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -26,43 +22,9 @@ BROWSER_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backgr
                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
-def server(tmp_path: Path):  # type: ignore[no-untyped-def]
-    data = tmp_path / "data"
-    env = {**os.environ, "FAKESCOPE_CONFIG": ""}
-    cli = [sys.executable, "-m", "fakescope.cli"]
-    key = subprocess.run([*cli, "keys", "create", "--data-dir", str(data), "--name", "browser"],
-                         capture_output=True, text=True, env=env, check=True).stdout.strip()
-    port = _free_port()
-    log = open(tmp_path / "server.log", "w")  # noqa: SIM115
-    proc = subprocess.Popen([*cli, "serve", "--data-dir", str(data), "--port", str(port),
-                             "--auth", "required"],
-                            stdout=log, stderr=subprocess.STDOUT, env=env)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 180
-    while True:
-        try:
-            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail("server did not start: " + (tmp_path / "server.log").read_text()[-3000:])
-        time.sleep(0.3)
-    yield base, key
-    proc.terminate()
-    try:
-        proc.wait(20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+def server(real_server):  # type: ignore[no-untyped-def]
+    return real_server("browser")
 
 
 def test_upload_and_report_in_a_real_browser(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -10,8 +10,6 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -27,41 +25,22 @@ BROWSER_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backgr
                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 
-def _port(kind: int = socket.SOCK_STREAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as s:
+def _udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
-def test_live_page_follows_a_watch(tmp_path: Path) -> None:
+def test_live_page_follows_a_watch(tmp_path: Path, real_server) -> None:  # type: ignore[no-untyped-def]
     from fakescope.demo import talking_clip
 
     clip = talking_clip(tmp_path / "clip.mp4", seconds=8.0, audio_shift_s=None, size=(640, 480),
                         fake_span=(3.0, 9.0), keyframe_every_s=1.0)
-    source = f"udp://127.0.0.1:{_port(socket.SOCK_DGRAM)}"
-    data = tmp_path / "data"
-    env = {**os.environ, "FAKESCOPE_CONFIG": "", "FAKESCOPE_LIVE_SOURCES": source,
-           "FAKESCOPE_LIVE_ALLOW_PRIVATE": "true"}
-    cli = [sys.executable, "-m", "fakescope.cli"]
-    key = subprocess.run([*cli, "keys", "create", "--data-dir", str(data), "--name", "live"],
-                         capture_output=True, text=True, env=env, check=True).stdout.strip()
-    port = _port()
-    log = open(tmp_path / "server.log", "w")  # noqa: SIM115
-    server = subprocess.Popen([*cli, "serve", "--data-dir", str(data), "--port", str(port),
-                               "--auth", "required"], stdout=log, stderr=subprocess.STDOUT, env=env)
-    base = f"http://127.0.0.1:{port}"
+    source = f"udp://127.0.0.1:{_udp_port()}"
+    base, key = real_server("live", env={"FAKESCOPE_LIVE_SOURCES": source,
+                                          "FAKESCOPE_LIVE_ALLOW_PRIVATE": "true"})
     sender = None
     try:
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                pytest.fail("server did not start: " + (tmp_path / "server.log").read_text()[-3000:])
-            time.sleep(0.3)
         with sync_api.sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
             page = browser.new_page(viewport={"width": 1200, "height": 900})
@@ -95,9 +74,3 @@ def test_live_page_follows_a_watch(tmp_path: Path) -> None:
     finally:
         if sender is not None and sender.poll() is None:
             sender.kill()
-        server.terminate()
-        try:
-            server.wait(20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        log.close()
