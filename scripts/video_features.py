@@ -7,6 +7,7 @@ and leave-one-generator-out logistic models over evidence groups.
         --set gen2=../shared/data/video/gen2 --out runs/v15/features.jsonl
     python scripts/video_features.py study runs/v15/features.jsonl
     python scripts/video_features.py fit runs/v15/features.jsonl   # writes the fusion card
+    python scripts/video_features.py transfer runs/v15/features.jsonl runs/dubs/features.jsonl
 """
 
 from __future__ import annotations
@@ -24,12 +25,8 @@ def _labels(root: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(fh))
 
 
-def extract(sets: list[str], out: Path) -> None:
-    from fakescope.config import ProvenanceSettings, ScanSettings
-    from fakescope.progress import progress_iter
-    from fakescope.scan.scanner import Scanner
-
-    scanner = Scanner(ScanSettings(provenance=ProvenanceSettings(registry=None), explain=False))
+def pending(sets: list[str], out: Path) -> list[tuple[str, Path, dict[str, str]]]:
+    """The clips of ``name=folder`` sets that ``out`` (JSON Lines, appended) lacks yet."""
     done = set()
     if out.exists():
         done = {(r["set"], r["file"]) for r in map(json.loads, out.read_text().splitlines())}
@@ -37,8 +34,17 @@ def extract(sets: list[str], out: Path) -> None:
     for spec in sets:
         name, root = spec.split("=", 1)
         todo += [(name, Path(root), row) for row in _labels(Path(root)) if (name, row["file"]) not in done]
+    return todo
+
+
+def extract(sets: list[str], out: Path) -> None:
+    from fakescope.config import ProvenanceSettings, ScanSettings
+    from fakescope.progress import progress_iter
+    from fakescope.scan.scanner import Scanner
+
+    scanner = Scanner(ScanSettings(provenance=ProvenanceSettings(registry=None), explain=False))
     with open(out, "a") as fh:
-        for name, root, row in progress_iter(todo, "clips"):
+        for name, root, row in progress_iter(pending(sets, out), "clips"):
             r = scanner.scan(root / row["file"], row["file"])
             rec = {"set": name, "file": row["file"], "label": int(row["label"] in ("fake", "spoof")),
                    "method": row.get("method") or row["label"], "group": row.get("group", ""),
@@ -80,6 +86,11 @@ def study(path: Path) -> None:
             v = np.array([r.get(k) if r.get(k) is not None else np.nan for r in sel], float)
             cells.append(auc(y, v))
         print(f"{k:34s} " + " ".join(f"{c:7.3f}" for c in cells))
+    mve = [r["face-detail.mouth_vs_eyes"] for r in rows
+           if r["label"] == 0 and r.get("face-detail.mouth_vs_eyes") is not None]
+    if mve:
+        print(f"\nreal clips' mouth_vs_eyes ({len(mve)}): median {np.median(mve):.3f}, "
+              f"2.5th percentile {np.percentile(mve, 2.5):.3f} (face_detail.REAL_MOUTH_VS_EYES*)")
 
 
 # Evidence groups for the ablation; each a list of (feature, value when absent).
@@ -87,9 +98,13 @@ GROUPS: dict[str, list[tuple[str, float]]] = {
     "frames": [("ff_logit", 0.0)],
     "blink": [("blink", 0.5)],
     "lipsync": [("lip-sync", 0.5)],
-    "detail": [("face-detail.mouth_vs_eyes", 0.0), ("face-detail.lower_vs_upper", 0.0),
+    "detail": [("face-detail.mouth_off", 0.0), ("face-detail.lower_vs_upper", 0.0),
                ("face-detail.detail_flicker", 0.0), ("face-detail.detail_corr", 0.0),
                ("face-detail.mouth_vs_eyes_sd", 0.0)],
+    # Before 3.1.0 the clip model read mouth_vs_eyes itself (one way: a blurred mouth = real).
+    "detail_oneway": [("face-detail.mouth_vs_eyes", 0.0), ("face-detail.lower_vs_upper", 0.0),
+                      ("face-detail.detail_flicker", 0.0), ("face-detail.detail_corr", 0.0),
+                      ("face-detail.mouth_vs_eyes_sd", 0.0)],
     "generated": [("generated.median_logit", 0.0), ("generated.face_logit", 0.0)],
     "generated_mean": [("generated.mean_logit", 0.0), ("generated.face_logit", 0.0)],
     "voice": [("voice.logit", 0.0)],
@@ -109,10 +124,20 @@ def _logit(p: float | None) -> float:
     return float(np.log(p / (1 - p)))
 
 
+def _derived(r: dict) -> dict:
+    """Values computed from others, for feature files written before they were reported."""
+    from fakescope.analyzers.face_detail import mouth_off
+
+    r = {**r, "ff_logit": _logit(r.get("frame_score"))}
+    if r.get("face-detail.mouth_off") is None and r.get("face-detail.mouth_vs_eyes") is not None:
+        r["face-detail.mouth_off"] = mouth_off(r["face-detail.mouth_vs_eyes"])
+    return r
+
+
 def design(rows: list[dict], feats: list[tuple[str, float]]) -> np.ndarray:
     x = np.full((len(rows), len(feats)), np.nan)
     for i, r in enumerate(rows):
-        r = {**r, "ff_logit": _logit(r.get("frame_score"))}
+        r = _derived(r)
         for j, (k, absent) in enumerate(feats):
             v = r.get(k)
             x[i, j] = absent if v is None or not np.isfinite(v) else v
@@ -177,6 +202,7 @@ def ablation(rows: list[dict]) -> None:
         [*SHIPPED, "voice"],
         [*SHIPPED, "frames"],
         ["blink", "detail", "generated_mean", "smoothness"],
+        ["blink", "detail_oneway", "generated", "smoothness"],
     ]
     print(f"\n{'evidence (held-out group AUC)':44s} {'pooled':>7s} {'mean/m':>7s} " +
           " ".join(f"{m[:7]:>7s}" for m in methods))
@@ -197,6 +223,27 @@ def ablation(rows: list[dict]) -> None:
                                                              for r in rows]) for k in methods)]
             print(f"{'  max(frames, that)':44s} {auc(y, m):7.3f} {np.nanmean(per):7.3f} " +
                   " ".join(f"{a:7.3f}" for a in per))
+
+
+def model_form(rows: list[dict]) -> None:
+    """Does the form of the clip model matter? The shipped evidence under other shrinkage,
+    and as an equal-weight tally of standardised values (signs from the training groups)."""
+    y = np.array([r["label"] for r in rows])
+    feats = [f for g in SHIPPED for f in GROUPS[g]]
+    ff = design(rows, GROUPS["frames"])[:, 0]
+    print(f"\n{'shipped evidence, model form':44s} {'pooled':>7s} {'+face':>7s}")
+    for l2 in (10.0, 50.0, 200.0, 500.0, 2000.0, 1e5):
+        s = out_of_fold(rows, feats, l2)
+        print(f"{f'logistic, L2 {l2:g}':44s} {auc(y, s):7.3f} {auc(y, np.maximum(s, ff)):7.3f}")
+    x = design(rows, feats)
+    groups = np.array([f"{r['set']}:{r['group']}" for r in rows])
+    tally = np.full(len(rows), np.nan)
+    for g in np.unique(groups):
+        test = groups == g
+        mu, sd = x[~test].mean(0), x[~test].std(0) + 1e-9
+        sign = np.array([1.0 if auc(y[~test], x[~test, j]) > 0.5 else -1.0 for j in range(x.shape[1])])
+        tally[test] = (((x[test] - mu) / sd) * sign).mean(1)
+    print(f"{'equal-weight tally':44s} {auc(y, tally):7.3f} {auc(y, np.maximum(tally, ff)):7.3f}")
 
 
 def fit(path: Path, card_path: Path, fpr: float, miss: float) -> None:
@@ -252,6 +299,25 @@ def fit(path: Path, card_path: Path, fpr: float, miss: float) -> None:
     print(f"wrote {card_path}")
 
 
+def transfer(path: Path, other: Path) -> None:
+    """The clip model fitted on every clip of ``path`` scoring the clips of ``other`` (never
+    fitted on them): AUC of each fake method of ``other`` against its real clips, for the
+    shipped evidence and with the mouth read one way (before fusion card 3.1.0)."""
+    rows = [json.loads(x) for x in path.read_text().splitlines()]
+    test = [json.loads(x) for x in other.read_text().splitlines()]
+    y, yt = np.array([r["label"] for r in rows], float), np.array([r["label"] for r in test])
+    methods = sorted({r["method"] for r in test if r["label"] == 1})
+    print(f"{'clip model fitted on ' + path.name:44s} " + " ".join(f"{m[:16]:>16s}" for m in methods))
+    for name, groups in (("shipped", SHIPPED), ("mouth read one way", ["blink", "detail_oneway",
+                                                                       "generated", "smoothness"])):
+        feats = [f for g in groups for f in GROUPS[g]]
+        coef, b, mu, sd = fit_logistic(design(rows, feats), y, balanced_weights(rows), SHIPPED_L2)
+        s = ((design(test, feats) - mu) / sd) @ coef + b
+        cells = [auc(yt[sel], s[sel]) for sel in
+                 (np.array([r["label"] == 0 or r["method"] == m for r in test]) for m in methods)]
+        print(f"{name:44s} " + " ".join(f"{c:16.3f}" for c in cells))
+
+
 def confounds(rows: list[dict]) -> None:
     """Can size or sound give the label away? The confounds themselves as scores, and the
     shipped model's held-out scores within each stratum."""
@@ -298,6 +364,9 @@ def main() -> None:
     fs = sub.add_parser("face-score", help="AUC of the face score in `fakescope scan --format jsonl`")
     fs.add_argument("reports", type=Path)
     fs.add_argument("root", type=Path)
+    t = sub.add_parser("transfer", help="fit on one feature file, score another's clips")
+    t.add_argument("features", type=Path)
+    t.add_argument("other", type=Path)
     f = sub.add_parser("fit")
     f.add_argument("features", type=Path)
     f.add_argument("--card", type=Path, default=Path("src/fakescope/models/weights/fusion.json"))
@@ -308,12 +377,15 @@ def main() -> None:
         extract(args.set, args.out)
     elif args.cmd == "face-score":
         face_score_auc(args.reports, args.root)
+    elif args.cmd == "transfer":
+        transfer(args.features, args.other)
     elif args.cmd == "fit":
         fit(args.features, args.card, args.fpr, args.miss)
     else:
         study(args.features)
         rows = [json.loads(x) for x in args.features.read_text().splitlines()]
         ablation(rows)
+        model_form(rows)
         confounds(rows)
 
 

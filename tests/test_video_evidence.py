@@ -60,6 +60,30 @@ def test_fine_detail_sees_a_repainted_mouth_and_redrawn_texture() -> None:
     assert np.isnan(detail(skin, mesh)[DETAIL_COLUMNS.index("upper_corr")])
 
 
+def test_a_blurred_mouth_is_off_real_footage_and_never_argues_for_real() -> None:
+    """A repainted (blurred) mouth lies below real footage's mouth detail, a generated head's
+    too-sharp one above it: the clip model reads the distance, so neither reads as `real`."""
+    from fakescope.analyzers.face_detail import REAL_MOUTH_VS_EYES, _findings, statistics
+
+    mesh, skin = _mesh(), _texture(0)
+    dubbed = skin.copy()
+    dubbed[165:205, 95:161] = cv2.GaussianBlur(dubbed, (0, 0), 3.0)[165:205, 95:161]
+    sharper = skin.copy()
+    sharper[80:111, 70:187] = cv2.GaussianBlur(sharper, (0, 0), 1.5)[80:111, 70:187]  # eyes softer
+    stats = {}
+    for name, img in (("camera", skin), ("dubbed", dubbed), ("sharp mouth", sharper)):
+        detail = FineDetail()
+        rows = np.array([detail(img, mesh) for _ in range(12)])
+        stats[name] = statistics(rows, 12.5)
+    # The synthetic camera face has equal detail everywhere (log ratio 0); what matters is
+    # the ordering around the real-footage median.
+    cam, dub, sharp = (stats[k] for k in ("camera", "dubbed", "sharp mouth"))
+    assert dub["mouth_vs_eyes"] < REAL_MOUTH_VS_EYES < sharp["mouth_vs_eyes"]
+    assert dub["mouth_off"] > cam["mouth_off"] and sharp["mouth_off"] > 0.3
+    assert any("repainted mouth" in f for f in _findings(dub))
+    assert not any("repainted mouth" in f for f in _findings(sharp))
+
+
 def _model(**kw: object) -> ClipModel:
     base = {"features": ["a", "b"], "absent": [0.0, 5.0], "mean": [0.0, 5.0], "scale": [1.0, 2.0],
             "coef": [1.0, -2.0], "intercept": 0.5, "l2": 1.0}

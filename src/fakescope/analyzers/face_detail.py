@@ -4,6 +4,10 @@ Two traces of synthesis the frame model (trained on blended swaps) does not read
 - the mouth: lip-sync dubbing and audio-driven heads repaint the lower face, so the
   mouth and lower face carry less (or differently sharp) detail than the eyes and the
   upper face of the same frame;
+  Generated talking heads tend to the other side (a mouth as sharp as the eyes or
+  sharper), so the clip model reads how far the mouth's detail is from real footage's in
+  either direction (``mouth_off``): read one way only, a blurred, repainted mouth argued
+  for `real` (docs/metrics.md, "Dubbing");
 - over time: a camera keeps the skin's texture from one frame to the next, while
   frame-by-frame synthesis re-draws it, so the pose-normalised fine detail of the upper
   face correlates less between consecutive frames and its strength flickers.
@@ -37,6 +41,16 @@ SCALE = {"mouth_vs_eyes": 0.2526, "lower_vs_upper": 0.2536, "detail_flicker": 0.
 COEF = {"mouth_vs_eyes": 0.0952, "lower_vs_upper": -0.1372, "detail_flicker": -0.371,
         "detail_corr": 0.4289, "mouth_vs_eyes_sd": -0.4589}
 INTERCEPT = -0.0008
+# log(mouth detail / eye detail) on the 87 real clips of video/dev and video/gen2
+# (``python scripts/video_features.py study`` prints them): the median, and the 2.5th
+# percentile below which a mouth is blurrier than real footage's.
+REAL_MOUTH_VS_EYES = 0.343
+REAL_MOUTH_VS_EYES_LOW = -0.216
+
+
+def mouth_off(mouth_vs_eyes: float) -> float:
+    """How far the mouth's detail (against the eyes') lies from real footage's, either way."""
+    return abs(mouth_vs_eyes - REAL_MOUTH_VS_EYES)
 
 
 def statistics(detail: np.ndarray, fps: float) -> dict[str, float] | None:
@@ -55,6 +69,7 @@ def statistics(detail: np.ndarray, fps: float) -> dict[str, float] | None:
     return {
         "mouth_vs_eyes": float(np.median(mouth)),
         "mouth_vs_eyes_sd": float(np.std(mouth)),
+        "mouth_off": mouth_off(float(np.median(mouth))),
         "lower_vs_upper": float(np.nanmedian(lower)),
         "detail_flicker": float(np.median(steps)) if len(steps) else float("nan"),
         "detail_corr": float(np.median(corr)) if len(corr) else float("nan"),
@@ -108,4 +123,7 @@ def _findings(stats: dict[str, float]) -> list[str]:
         out.append(f"skin detail unusually constant from frame to frame (r = {stats['detail_corr']:.2f})")
     if z_flicker < -1.0:
         out.append("fine detail steadier over time than camera footage")
+    if stats["mouth_vs_eyes"] < REAL_MOUTH_VS_EYES_LOW:
+        out.append("the mouth carries less fine detail than the eyes, beyond real footage "
+                   "(a repainted mouth?)")
     return out or ["fine detail within the range of real footage"]
