@@ -56,7 +56,13 @@ def test_lip_sync_detects_a_shifted_voice(scanner: Scanner, clips: dict[str, Pat
     assert in_step.details["r_in_sync"] > 0.6 and abs(in_step.details["best_lag_ms"]) <= 150
     # AAC adds ~64 ms of encoder delay on top of the 400 ms shift.
     assert 300 <= shifted.details["best_lag_ms"] <= 560
-    assert shifted.score > in_step.score
+    # The score comes from the learned sync model, which reads real lips and speech: the demo's
+    # tone bursts and drawn mouth are not that, so only its presence is checked here (its
+    # offsets are tested on constructed features in test_lipsync_learned.py).
+    for ev in (in_step, shifted):
+        assert ev.score is not None and 0.0 <= ev.score <= 1.0
+        assert ev.details["sync_model"].startswith("lip-sync ")
+        assert {"sync_offset_ms", "sync_margin", "findings"} <= set(ev.details)
 
 
 def test_no_audio_means_no_lip_sync_opinion(scanner: Scanner, clips: dict[str, Path]) -> None:

