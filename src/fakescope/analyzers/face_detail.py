@@ -92,7 +92,7 @@ def score_of(stats: dict[str, float]) -> float | None:
 
 class FaceDetailAnalyzer:
     name = "face-detail"
-    version = "0.1.0"
+    version = "0.2.0"  # 0.2.0: mouth_off and the repainted-mouth finding
     card = None
     needs_faces = True
     media_types = frozenset({"video"})
