@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from fakescope.analyzers.face_detail import mouth_off
+
 
 def _labels(root: Path) -> list[dict[str, str]]:
     with open(root / "labels.csv", newline="", encoding="utf-8") as fh:
@@ -126,8 +128,6 @@ def _logit(p: float | None) -> float:
 
 def _derived(r: dict) -> dict:
     """Values computed from others, for feature files written before they were reported."""
-    from fakescope.analyzers.face_detail import mouth_off
-
     r = {**r, "ff_logit": _logit(r.get("frame_score"))}
     if r.get("face-detail.mouth_off") is None and r.get("face-detail.mouth_vs_eyes") is not None:
         r["face-detail.mouth_off"] = mouth_off(r["face-detail.mouth_vs_eyes"])
