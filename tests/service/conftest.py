@@ -206,3 +206,13 @@ def real_server(tmp_path: Path) -> Iterator[RealServer]:
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+
+
+def raw_upload_scope(content_length: int, query: bytes = b"filename=a.jpg") -> dict[str, Any]:
+    """The ASGI scope of a raw ``POST /v1/scans`` (JPEG body), for tests that play the client
+    themselves (one that stalls, one that goes away)."""
+    return {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+            "scheme": "http", "path": "/v1/scans", "raw_path": b"/v1/scans", "query_string": query,
+            "root_path": "", "client": ("127.0.0.1", 5000), "server": ("127.0.0.1", 8000),
+            "headers": [(b"host", b"localhost"), (b"content-type", b"image/jpeg"),
+                        (b"content-length", str(content_length).encode())]}

@@ -20,7 +20,7 @@ from fakescope.report.schema import ScanReport
 from fakescope.service.keys import create_key, revoke_key
 from fakescope.store.models import ApiKey, AuditEvent, Scan
 
-from .conftest import FakeClock, FastScanner, upload, wait_final
+from .conftest import FakeClock, FastScanner, raw_upload_scope, upload, wait_final
 
 
 def _blob_dir(tmp_path: Path, scan_id: str) -> Path:
@@ -534,13 +534,7 @@ def test_a_stalled_upload_is_dropped_with_its_temporary_file(make_client, jpeg_b
         async def send(message: dict[str, Any]) -> None:
             sent.append(message)
 
-        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
-                 "scheme": "http", "path": "/v1/scans", "raw_path": b"/v1/scans",
-                 "query_string": b"filename=a.jpg", "root_path": "", "client": ("127.0.0.1", 5000),
-                 "server": ("127.0.0.1", 8000),
-                 "headers": [(b"host", b"localhost"), (b"content-type", b"image/jpeg"),
-                             (b"content-length", b"104857600")]}
-        await asyncio.wait_for(c.app(scope, receive, send), 10)
+        await asyncio.wait_for(c.app(raw_upload_scope(104857600), receive, send), 10)
 
     t0 = time.monotonic()
     asyncio.run(stalled_upload())
@@ -607,7 +601,8 @@ def test_a_retried_upload_with_the_same_idempotency_key_makes_one_scan(make_clie
     clock = FakeClock()
     c = make_client(auth="required", scanner=FastScanner(), clock=clock)
     svc = c.app.state.service
-    a, b = create_key(svc.db, "a", rate_per_min=1), create_key(svc.db, "b")
+    # Rate 2: the upload and the conflicting one below pay, the retry does not.
+    a, b = create_key(svc.db, "a", rate_per_min=2), create_key(svc.db, "b")
     ha = {"Authorization": f"Bearer {a.token}", "Idempotency-Key": "job-42"}
     first = upload(c, jpeg_bytes, headers=ha)
     assert first.status_code == 202 and "idempotent-replayed" not in first.headers

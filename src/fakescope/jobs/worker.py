@@ -230,17 +230,10 @@ class WorkerPool:
             if report.media_type == "image" and isinstance(rgb, np.ndarray):
                 # Rendered once, from the pixels the scan decoded anyway: /image never has
                 # to decode the upload again (docs/service.md, "Memory").
-                from fakescope.service.render import preview_jpeg, preview_key
+                from fakescope.service.render import make_preview, preview_key
 
-                if self.anonymize_previews:
-                    from types import SimpleNamespace
-
-                    from fakescope.anonymize import hidden_file
-
-                    found = [SimpleNamespace(box=np.asarray(f.box)) for f in report.faces]
-                    jpeg = hidden_file(rgb, scanner.detector, preview_jpeg, faces=found)[0]
-                else:
-                    jpeg = preview_jpeg(rgb)
+                jpeg = make_preview(rgb, [f.box for f in report.faces], anonymize=self.anonymize_previews,
+                                    detector=scanner.detector)
                 self.blobs.put_bytes(preview_key(job.id), jpeg)
             report.drop_visual()
             self._store_retries.pop(job.id, None)

@@ -28,7 +28,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 
-from fakescope.errors import LiveSourceError
+from fakescope.errors import FakescopeError, LiveSourceError
 
 log = logging.getLogger("fakescope.live")
 
@@ -97,6 +97,9 @@ class SourceSpec:
     format: str | None = None
     options: dict[str, str] = field(default_factory=dict)
     listen: bool = False
+    # A service watch: a policy.SourcePolicy that every connection is checked against
+    # (live.egress opens the loopback gateway or relay FFmpeg connects to instead).
+    egress: Any = field(default=None, compare=False, repr=False)
 
     @property
     def display(self) -> str:
@@ -256,6 +259,7 @@ class LiveSource:
         self._failures = 0  # consecutive failed attempts since frames last came
         self._use_relay = False
         self._relay: Any = None  # fakescope.live.relay.Relay while one runs
+        self._guard: Any = None  # fakescope.live.egress.Guard of a service watch
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="fakescope-live-source", daemon=True)
@@ -266,14 +270,33 @@ class LiveSource:
         relay = self._relay
         if relay is not None:
             relay.close()  # a pipe read has no timeout: end it
+        guard = self._guard
+        if guard is not None:
+            guard.close()  # its connections end now, and FFmpeg's reads with them
         if self._thread is not None and wait_s > 0:
             self._thread.join(wait_s)
+
+    @property
+    def alive(self) -> bool:
+        """Whether the reading thread still runs (and may hold a connection)."""
+        return self._thread is not None and self._thread.is_alive()
 
     # -- the thread -----------------------------------------------------------------------
     def _run(self) -> None:
         from fakescope.live.events import ReconnectEvent
 
         try:
+            if self.spec.egress is not None:
+                from fakescope.live.egress import open_guard
+
+                try:
+                    self._guard = open_guard(self.spec, self.timeout_s, self._note)
+                except (OSError, FakescopeError) as exc:  # no loopback port; the source refused
+                    self.state.error, self.state.failed = _one_line(exc), True
+                    self.state.end_reason = f"source failed: {self.state.error}"
+                    return
+                if self._stop.is_set():
+                    self._guard.close()
             while not self._stop.is_set():
                 try:
                     conn = self._connect_and_read()
@@ -310,17 +333,32 @@ class LiveSource:
                 if self._stop.wait(wait):
                     break
         finally:
+            if self._guard is not None:
+                self._guard.close()
             if self.state.end_reason is None:
                 self.state.end_reason = "stopped"
             self.slot.end()
+
+    def _why(self, exc: BaseException) -> str:
+        """One line on a failure, naming the source rather than the guard FFmpeg talked to."""
+        text = _one_line(exc)
+        return self._guard.public(text) if self._guard is not None else text
+
+    def _note(self, message: str) -> None:
+        from fakescope.live.events import NoteEvent
+
+        self.emit(NoteEvent(message=message))
 
     def _open(self) -> Any:
         import av
 
         if self._use_relay:
             return self._open_relay()
+        url, options = self.spec.url, dict(self.spec.options)
+        if self._guard is not None:
+            url, options = self._guard.url, self._guard.input_options(options)
         try:
-            return av.open(self.spec.url, format=self.spec.format, options=dict(self.spec.options),
+            return av.open(url, format=self.spec.format, options=options,
                            timeout=(self.timeout_s, self.timeout_s))
         except (av.error.ProtocolNotFoundError, av.error.DemuxerNotFoundError) as exc:
             if self.spec.url.lower().startswith("srt:"):
@@ -364,14 +402,14 @@ class LiveSource:
         except _Fatal:
             raise
         except Exception as exc:  # refused, timed out, not found (yet)
-            conn.error = _one_line(exc)
+            conn.error = self._why(exc)
             return conn
         try:
             self._read(container, conn)
         except _Fatal:
             raise
         except Exception as exc:  # a break, a stall past the timeout, a corrupt stream
-            conn.error = _one_line(exc)
+            conn.error = self._why(exc)
         finally:
             container.close()
             if self._relay is not None:

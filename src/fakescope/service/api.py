@@ -23,7 +23,7 @@ from fakescope.service.auth import Principal, principal
 from fakescope.service.core import IdempotencyConflict, Service, scan_resource
 from fakescope.service.metrics import CONTENT_TYPE
 from fakescope.service.ratelimit import retry_after_header
-from fakescope.service.uploads import receive_upload
+from fakescope.service.uploads import ClientGone, receive_upload
 from fakescope.store.blobs import StoreUnavailable
 from fakescope.store.models import Scan
 
@@ -154,14 +154,13 @@ async def create_scan(request: Request, svc: Svc, who: Who,
     """Stores the upload, queues the scan and answers 202 with its id; poll
     `GET /v1/scans/{id}` (or pass `callback_url`) for the report. Refuses oversize uploads
     (413), files that are not media (415) and keys over their rate (429, with Retry-After)."""
-    # A retry of an upload that was recorded does not spend the caller's rate.
+    # A retry of an upload that was recorded does not spend the caller's rate, but is not
+    # read either while the rate is spent: each one costs a body read and a hash.
     retry = idempotency_key is not None and await run_in_threadpool(
         svc.replayed, who.key_id, idempotency_key) is not None
-    wait = 0.0 if retry else svc.limiter.take(who.bucket, who.rate_per_min)
+    wait = (svc.limiter.peek if retry else svc.limiter.take)(who.bucket, who.rate_per_min)
     if wait > 0:
-        svc.metrics.uploads_rejected.labels("rate_limited").inc()
-        raise HTTPException(429, f"rate limit of {who.rate_per_min} uploads a minute exceeded",
-                            headers={"Retry-After": retry_after_header(wait)})
+        raise _rate_limited(svc, who, wait)
     try:
         try:
             upload = await receive_upload(request, svc.blobs.staging_dir, who.max_upload_bytes,
@@ -170,9 +169,10 @@ async def create_scan(request: Request, svc: Svc, who: Who,
             down = StoreUnavailable(f"the blob store is unavailable: cannot take uploads ({exc.strerror})")
             raise _store_down(down) from None
     except HTTPException as exc:
-        svc.metrics.uploads_rejected.labels({413: "too_large", 415: "not_media", 408: "stalled",
-                                             503: "storage_unavailable"}.get(
-            exc.status_code, "bad_request")).inc()
+        reason = "client_gone" if isinstance(exc, ClientGone) else {
+            413: "too_large", 415: "not_media", 408: "stalled", 503: "storage_unavailable"}.get(
+            exc.status_code, "bad_request")
+        svc.metrics.uploads_rejected.labels(reason).inc()
         raise
     try:
         callback = upload.fields.get("callback_url") or None
@@ -186,10 +186,16 @@ async def create_scan(request: Request, svc: Svc, who: Who,
             scan, replayed = await run_in_threadpool(svc.accept, upload, who.key_id, callback,
                                                      idempotency_key)
         except IdempotencyConflict as exc:
+            # Not a retry after all: it pays for itself like any other upload.
+            wait = svc.limiter.take(who.bucket, who.rate_per_min) if retry else 0.0
+            if wait > 0:
+                raise _rate_limited(svc, who, wait) from None
             raise HTTPException(422, str(exc)) from exc
         except StoreUnavailable as exc:
             svc.metrics.uploads_rejected.labels("storage_unavailable").inc()
             raise _store_down(exc) from None
+        if retry and not replayed:
+            svc.limiter.take(who.bucket, who.rate_per_min)  # the earlier scan was deleted since
     finally:
         upload.discard()  # a no-op once the store moved it
     headers = {"Location": f"/v1/scans/{scan.id}"}
@@ -199,6 +205,12 @@ async def create_scan(request: Request, svc: Svc, who: Who,
 
 
 STORE_RETRY_AFTER_S = 30
+
+
+def _rate_limited(svc: Service, who: Principal, wait: float) -> HTTPException:
+    svc.metrics.uploads_rejected.labels("rate_limited").inc()
+    return HTTPException(429, f"rate limit of {who.rate_per_min} uploads a minute exceeded",
+                         headers={"Retry-After": retry_after_header(wait)})
 
 
 def _store_down(exc: StoreUnavailable) -> HTTPException:
@@ -225,12 +237,14 @@ def _encode_cursor(scan: Scan) -> str:
 def _parse_time(value: str) -> datetime:
     try:
         t = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise HTTPException(400, f"invalid time {value!r}: use ISO 8601, e.g. 2025-01-31T12:00:00Z") from exc
-    if t.tzinfo is not None:
-        from datetime import timezone
+        if t.tzinfo is not None:
+            from datetime import timezone
 
-        t = t.astimezone(timezone.utc).replace(tzinfo=None)
+            # 9999-12-31T23:59:59-23:59 is past the last datetime once in UTC.
+            t = t.astimezone(timezone.utc).replace(tzinfo=None)
+    except (ValueError, OverflowError) as exc:
+        raise HTTPException(400, f"invalid time {value[:64]!r}: use ISO 8601 within years 1-9999, "
+                                 "e.g. 2025-01-31T12:00:00Z") from exc
     return t
 
 
@@ -307,12 +321,13 @@ def _rendering() -> Iterator[None]:
             summary="The self-contained HTML report")
 def get_report_html(scan_id: str, svc: Svc, who: Who) -> HTMLResponse:
     from fakescope.jobs.worker import load_heatmaps, load_image_heatmaps
-    from fakescope.service.render import decoded_rgb, fit_for_report, report_html
+    from fakescope.service.render import decoded_rgb, faces_covered, fit_for_report, report_html
 
     scan = _load(svc, who, scan_id)
     if scan.report is None:
         raise HTTPException(409, f"the scan is {scan.status}: no report yet")
     report = ScanReport.model_validate_json(scan.report)
+    anonymize = svc.settings.anonymize_previews
     # The whole render holds the decoded picture and its overlays: one slot for all of it.
     with _rendering():
         rgb = decoded_rgb(svc.blobs, scan)
@@ -324,9 +339,12 @@ def get_report_html(scan_id: str, svc: Svc, who: Who) -> HTMLResponse:
         shown = report
         if rgb is not None:
             rgb, heatmaps, shown = fit_for_report(rgb, heatmaps, report)
+            if anonymize:
+                rgb = faces_covered(rgb, [f.box for f in shown.faces])
             if stored is not None:
                 image_heatmaps = load_image_heatmaps(stored, *rgb.shape[:2])
-        page = report_html(shown, rgb, heatmaps, face_crops=svc.settings.keep_face_crops,
+        # Aligned crops would show the faces the picture covers: never with anonymize_previews.
+        page = report_html(shown, rgb, heatmaps, face_crops=svc.settings.keep_face_crops and not anonymize,
                            title=f"fakescope report: {scan.filename}", image_heatmaps=image_heatmaps)
         del rgb
     svc.audit(who.key_id, "scan.view_html", scan.id, dedup=True)
@@ -336,23 +354,31 @@ def get_report_html(scan_id: str, svc: Svc, who: Who) -> HTMLResponse:
 
 
 @router.get("/scans/{scan_id}/image", response_class=Response,
-            responses={200: {"content": {"image/jpeg": {}}}, **problems(401, 404, 503, not_json=True)},
-            summary="The scanned picture (orientation applied, at most 1280 px), for drawing boxes")
+            responses={200: {"content": {"image/jpeg": {}}}, **problems(401, 404, 409, 503, not_json=True)},
+            summary="The scanned picture (orientation applied, at most 1280 px), for drawing boxes; "
+                    "once the scan is done")
 def get_image(scan_id: str, svc: Svc, who: Who) -> Response:
-    from fakescope.service.render import decoded_rgb, preview_jpeg, preview_key
+    from fakescope.service.render import decoded_rgb, make_preview, preview_key
 
     scan = _load(svc, who, scan_id)
     key = preview_key(scan.id)
     if scan.media_type == "image" and svc.blobs.exists(key):
         jpeg = svc.blobs.get_bytes(key)
     else:
+        if scan.media_type == "image" and scan.status != "done":
+            # The worker stores the preview with the report (covered, when the operator asks);
+            # one made here first could show a face it would cover, or replace its copy.
+            raise HTTPException(409, f"the scan is {scan.status}: its picture is shown with its report")
+        report = ScanReport.model_validate_json(scan.report) if scan.report else None
         with _rendering():
             rgb = decoded_rgb(svc.blobs, scan)
-        if rgb is None:
-            raise HTTPException(404, "no picture for this scan (not an image, or not decodable)")
-        jpeg = preview_jpeg(rgb)
-        del rgb
-        svc.blobs.put_bytes(key, jpeg)  # a scan stored before previews were: once only
+            if rgb is None:
+                raise HTTPException(404, "no picture for this scan (not an image, or not decodable)")
+            # A scan stored before previews were: made once, as the worker makes it.
+            jpeg = make_preview(rgb, [f.box for f in report.faces] if report else [],
+                                anonymize=svc.settings.anonymize_previews)
+            del rgb
+        svc.blobs.put_bytes(key, jpeg)
     svc.audit(who.key_id, "scan.view_media", scan.id, dedup=True)
     return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=300"})
 

@@ -4,6 +4,7 @@ background work (workers, callbacks, retention), started and stopped with the ap
 from __future__ import annotations
 
 import logging
+import math
 import re
 import time
 from collections.abc import AsyncIterator
@@ -12,7 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
+from fastapi.encoders import jsonable_encoder
 from fastapi.exception_handlers import http_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import DBAPIError
@@ -65,12 +68,13 @@ class _Observe:
         status = [500]
         path = scope.get("path", "")
         ui = path == "/" or path.startswith("/ui/")
+        host = next((v for k, v in scope.get("headers", []) if k == b"host"), b"")
         check = path == "/check" or path.startswith("/check/")
 
         async def _send(message: dict) -> None:  # type: ignore[type-arg]
             if message["type"] == "http.response.start":
                 status[0] = message["status"]
-                headers = list(message.get("headers", []))
+                headers = [_relative_location(h, host) for h in message.get("headers", [])]
                 headers.append((b"x-content-type-options", b"nosniff"))
                 headers.append((b"referrer-policy", b"no-referrer"))
                 if ui:
@@ -91,6 +95,31 @@ class _Observe:
             method = method if method in _KNOWN_METHODS else "other"
             self.service.metrics.requests.labels(method, name, str(status[0])).observe(
                 time.perf_counter() - t0)
+
+
+def _relative_location(header: tuple[bytes, bytes], host: bytes) -> tuple[bytes, bytes]:
+    """A redirect to this server as a path: Starlette writes its own redirects (``/check``
+    to ``/check/``, trailing slashes) as absolute URLs built from the request's Host
+    header, which a client chooses."""
+    name, value = header
+    if name.lower() != b"location" or not value.lower().startswith((b"http://", b"https://")):
+        return header
+    rest = value.split(b"//", 1)[1]
+    netloc, _, path = rest.partition(b"/")
+    if netloc.lower() != host.lower():
+        return header  # somewhere else: not a redirect built from this request
+    return name, b"/" + path
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with NaN and infinities as text: JSON has no such numbers."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
 
 
 def create_app(settings: ServiceSettings | None = None, *, clock: Clock = utcnow,
@@ -129,6 +158,11 @@ def create_app(settings: ServiceSettings | None = None, *, clock: Clock = utcnow
         log.warning("database unavailable: %s", type(exc.orig).__name__ if exc.orig else exc)
         return JSONResponse({"detail": "the database is unavailable: nothing was recorded, retry later"},
                             status_code=503, headers={"Retry-After": "30"})
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        # FastAPI's own answer echoes the input, and a NaN in it is no JSON (it was a 500).
+        return JSONResponse({"detail": _finite(jsonable_encoder(exc.errors()))}, status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:

@@ -166,18 +166,15 @@ class Service:
             sha256=upload.sha256, media_type=upload.media_type, upload_key=key, attempts=0,
             callback_url=callback_url, callback_attempts=0,
         )
+        earlier = None
         try:
             with self.db.write() as s:
                 if idempotency_key is not None:
-                    owner = key_id or "anon"
-                    # An expired or orphaned row for this key gives way to the new upload.
-                    s.execute(delete(IdempotencyKey).where(IdempotencyKey.owner == owner,
-                                                           IdempotencyKey.key == idempotency_key))
-                    s.add(IdempotencyKey(owner=owner, key=idempotency_key, scan_id=scan_id,
-                                         sha256=upload.sha256, created_at=now))
-                s.add(scan)
-                s.add(AuditEvent(at=now, key_id=key_id, action="scan.create", scan_id=scan_id,
-                                 detail=f"{upload.media_type}, {upload.size} bytes"))
+                    earlier = self._claim_key(s, key_id or "anon", idempotency_key, scan_id, upload, now)
+                if earlier is None:
+                    s.add(scan)
+                    s.add(AuditEvent(at=now, key_id=key_id, action="scan.create", scan_id=scan_id,
+                                     detail=f"{upload.media_type}, {upload.size} bytes"))
         except IntegrityError:
             # The same key raced in from a second connection and won: answer with its scan.
             self.blobs.delete_prefix(f"scans/{scan_id}")
@@ -188,8 +185,32 @@ class Service:
         except Exception:
             self.blobs.delete_prefix(f"scans/{scan_id}")
             raise
+        if earlier is not None:
+            # Another upload with this key was recorded first (a concurrent retry): its scan.
+            self.blobs.delete_prefix(f"scans/{scan_id}")
+            return earlier, True
         self.pool.wake()
         return scan, False
+
+    def _claim_key(self, s: Any, owner: str, key: str, scan_id: str, upload: Upload,
+                   now: datetime) -> Scan | None:
+        """Inside the write transaction that records the scan: the scan an earlier upload with
+        this Idempotency-Key recorded (checked again here, where concurrent uploads are
+        serialised), or None once the key is claimed for ``scan_id``. Only an expired row, or
+        one whose scan was deleted, gives way: deleting a live one let four identical
+        uploads at once make three scans."""
+        row = s.get(IdempotencyKey, (owner, key), with_for_update=True)
+        if row is not None:
+            scan = s.get(Scan, row.scan_id)
+            if scan is not None and row.created_at >= now - IDEMPOTENCY_TTL:
+                if row.sha256 != upload.sha256:
+                    raise IdempotencyConflict(
+                        "this Idempotency-Key was used for a different upload: use a new key per upload")
+                return scan
+            s.delete(row)
+            s.flush()
+        s.add(IdempotencyKey(owner=owner, key=key, scan_id=scan_id, sha256=upload.sha256, created_at=now))
+        return None
 
     def delete_scan(self, scan: Scan, key_id: str | None, action: str = "scan.delete") -> None:
         with self.db.write() as s:

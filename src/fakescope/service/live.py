@@ -23,12 +23,13 @@ from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timezone
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from fakescope.errors import FakescopeError, SourceNotAllowedError
+from fakescope.live.policy import Resolver, resolve_host
 from fakescope.service.api import Problem, Svc, Who, problems
 from fakescope.service.ratelimit import retry_after_header
 
@@ -42,8 +43,12 @@ SSE_HEARTBEAT_S = 15.0
 
 
 class WatchRequest(BaseModel):
+    # NaN passes no bound check but would be echoed back in the 422 (not JSON): refused as such.
+    model_config = ConfigDict(allow_inf_nan=False)
+
     source: str = Field(max_length=2048, description="the stream's URL; it must start with one of the "
-                        "prefixes the operator allows (FAKESCOPE_LIVE_SOURCES)")
+                        "prefixes the operator allows (FAKESCOPE_LIVE_SOURCES)",
+                        examples=["rtsp://127.0.0.1:8554/live"])
     window_s: float = Field(2.0, ge=0.5, le=120.0, description="seconds each verdict covers")
     every_s: float = Field(1.0, ge=0.1, le=60.0, description="seconds between verdicts")
     fps: float = Field(10.0, gt=0.0, le=30.0, description="most frames analysed per second")
@@ -95,6 +100,11 @@ class LiveWatch:
         self._lock = threading.Lock()
         self.watch: Any = None
 
+    @property
+    def holds_slot(self) -> bool:
+        """Running, or stopped but its source not yet let go (a connection may still be open)."""
+        return self.ended is None or (self.watch is not None and self.watch.source.alive)
+
     def add(self, event: Any) -> None:
         data = event.to_json()
         with self._lock:
@@ -124,12 +134,15 @@ class LiveWatch:
 
 
 class LiveWatches:
-    def __init__(self, settings: Any, scanner_factory: Callable[[], Any]) -> None:
+    def __init__(self, settings: Any, scanner_factory: Callable[[], Any],
+                 resolver: Resolver = resolve_host) -> None:
         self.settings = settings
         self._factory = scanner_factory
+        self.resolver = resolver  # every destination of every watch is resolved by this, once
         self._scanner: Any = None
         self._lock = threading.Lock()
         self.watches: dict[str, LiveWatch] = {}
+        self._leaving: list[LiveWatch] = []  # deleted, their source not yet let go
 
     def _scanner_now(self) -> Any:
         with self._lock:
@@ -142,13 +155,20 @@ class LiveWatches:
         from fakescope.live.watch import Watch, WatchSettings
 
         s = self.settings
-        spec = check_live_source(req.source, s.live_sources, allow_private=s.live_allow_private)
+        spec = check_live_source(req.source, s.live_sources, allow_private=s.live_allow_private,
+                                 resolver=self.resolver, tls_verify=s.live_tls_verify)
         self.forget_ended()
         with self._lock:
-            running = sum(1 for w in self.watches.values() if w.ended is None)
-            if running >= s.live_max_watches:
-                raise _Busy(f"{running} watch(es) running, the most this server runs at once "
+            self._leaving = [w for w in self._leaving if w.holds_slot]
+            held = [w for w in [*self.watches.values(), *self._leaving] if w.holds_slot]
+            if len(held) >= s.live_max_watches:
+                raise _Busy(f"{len(held)} watch(es) running, the most this server runs at once "
                             f"(live_max_watches); stop one first")
+            mine = sum(1 for w in held if w.owner == owner)
+            # With keys off there is one user (the local one): the whole server is theirs.
+            if owner is not None and mine >= s.live_per_key:
+                raise _Busy(f"this API key runs {mine} watch(es), its share of the server's "
+                            f"{s.live_max_watches} (live_max_watches_per_key); stop one first")
             w = LiveWatch(secrets.token_hex(8), owner, spec.display)
             self.watches[w.id] = w
         duration = min(req.duration_s or s.live_max_duration_s, s.live_max_duration_s)
@@ -179,18 +199,25 @@ class LiveWatches:
         if w.watch is not None and w.ended is None:
             w.watch.stop()
             deadline = time.monotonic() + wait_s
-            while w.ended is None and time.monotonic() < deadline:
+            while w.holds_slot and time.monotonic() < deadline:
                 time.sleep(0.05)
 
+    def forget(self, w: LiveWatch) -> None:
+        """Gone from the API at once; its slot stays held until its source let go."""
+        with self._lock:
+            self.watches.pop(w.id, None)
+            if w.holds_slot:
+                self._leaving.append(w)
+
     def stop_all(self) -> None:
-        for w in list(self.watches.values()):
+        for w in [*self.watches.values(), *self._leaving]:
             if w.watch is not None and w.ended is None:
                 w.watch.stop()
 
     def forget_ended(self) -> None:
         now = time.time()
         with self._lock:
-            ended = sorted((w for w in self.watches.values() if w.ended is not None),
+            ended = sorted((w for w in self.watches.values() if not w.holds_slot),
                            key=lambda w: -(w.ended or 0.0))
             for n, w in enumerate(ended):
                 if n >= KEEP_ENDED or now - (w.ended or now) > KEEP_ENDED_S:
@@ -222,8 +249,9 @@ def _load(live: LiveWatches, who: Any, wid: str) -> LiveWatch:
              responses={**problems(400, 401, 422),
                         403: {"description": "the source is not allowed (or live watching is off)",
                               "model": Problem},
-                        429: {"description": "as many watches as the server runs at once are running, or "
-                                             "the key's rate is spent (with Retry-After)",
+                        429: {"description": "as many watches as the server runs at once are running, "
+                                             "the key runs its share of them, or the key's rate is "
+                                             "spent (with Retry-After)",
                               "model": Problem}},
              summary="Start watching a live stream")
 async def start_watch(req: WatchRequest, svc: Svc, who: Who, live: Live) -> dict[str, Any]:
@@ -261,13 +289,25 @@ def get_watch(watch_id: str, who: Who, live: Live) -> dict[str, Any]:
     return _load(live, who, watch_id).resource()
 
 
-@router.delete("/watches/{watch_id}", response_model=WatchOut, responses=problems(401, 404),
-               summary="Stop a watch (its events stay readable for an hour)")
+@router.post("/watches/{watch_id}/stop", response_model=WatchOut, responses=problems(401, 404),
+             summary="Stop a watch (its events stay readable for an hour)")
 async def stop_watch(watch_id: str, svc: Svc, who: Who, live: Live) -> dict[str, Any]:
+    """Stops the watch and answers once its connections to the source are closed; a
+    watch that has ended already is answered as it is."""
     w = _load(live, who, watch_id)
     await run_in_threadpool(live.stop, w)
     await run_in_threadpool(svc.audit, who.key_id, "watch.stop", None, w.id)
     return w.resource()
+
+
+@router.delete("/watches/{watch_id}", status_code=204, responses=problems(401, 404),
+               summary="Stop a watch if it runs, and forget it and its events")
+async def delete_watch(watch_id: str, svc: Svc, who: Who, live: Live) -> Response:
+    w = _load(live, who, watch_id)
+    await run_in_threadpool(live.stop, w)
+    live.forget(w)
+    await run_in_threadpool(svc.audit, who.key_id, "watch.delete", None, w.id)
+    return Response(status_code=204)
 
 
 @router.get("/watches/{watch_id}/events", response_class=StreamingResponse,
@@ -275,16 +315,20 @@ async def stop_watch(watch_id: str, svc: Svc, who: Who, live: Live) -> dict[str,
                              "description": "Server-Sent Events: `id` (a sequence number), `event` (the "
                              "kind: verdict, alert, dropped...), `data` (the event's JSON, as "
                              "`fakescope watch` prints it); ends after the `end` event"},
-                       **problems(401, 404, not_json=True)},
+                       **problems(401, 404, 422, not_json=True)},
             summary="The watch's events as they come (Server-Sent Events)")
 async def watch_events(watch_id: str, request: Request, who: Who, live: Live,
-                       after: Annotated[int | None, Query(ge=0, description="events after this id")] = None,
-                       last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
+                       after: Annotated[int | None, Query(
+                           ge=0, le=2**62, description="events after this id")] = None,
+                       # str, not str | None: the schema must not admit a null (sent as "null").
+                       last_event_id: Annotated[str, Header(
+                           alias="Last-Event-ID", pattern=r"^[0-9]{1,18}$",
+                           description="the id of the last event received (browsers resend it)")] = "",
                        ) -> StreamingResponse:
     """The events kept so far (the last 1000), then each new one as it comes. A client that
     reconnects with `Last-Event-ID` (browsers do) or `?after=` gets only what it missed."""
     w = _load(live, who, watch_id)
-    start = after if after is not None else int(last_event_id) if (last_event_id or "").isdigit() else 0
+    start = after if after is not None else int(last_event_id or 0)
 
     async def stream() -> AsyncIterator[bytes]:
         last, quiet = start, time.monotonic()

@@ -19,7 +19,14 @@ class RateLimiter:
         self._lock = threading.Lock()
 
     def take(self, key: str, rate_per_min: int) -> float:
-        """0 when allowed, else the seconds to wait before a token is available."""
+        """0 when allowed (a token is spent), else the seconds to wait before one is available."""
+        return self._spend(key, rate_per_min, 1.0)
+
+    def peek(self, key: str, rate_per_min: int) -> float:
+        """As ``take``, without spending the token."""
+        return self._spend(key, rate_per_min, 0.0)
+
+    def _spend(self, key: str, rate_per_min: int, cost: float) -> float:
         now = self.clock()
         capacity = float(rate_per_min)
         refill = rate_per_min / 60.0
@@ -27,7 +34,7 @@ class RateLimiter:
             tokens, last = self._buckets.get(key, (capacity, now))
             tokens = min(capacity, tokens + (now - last) * refill)
             if tokens >= 1.0:
-                self._buckets[key] = (tokens - 1.0, now)
+                self._buckets[key] = (tokens - cost, now)
                 return 0.0
             self._buckets[key] = (tokens, now)
             return (1.0 - tokens) / refill

@@ -5,6 +5,10 @@ report. Decoding an upload again is capped at RENDER_SLOTS at a time per process
 
 Aligned face crops appear in ``report.html`` only when the operator turns
 ``keep_face_crops`` on; otherwise the heatmaps are painted over the faces in the picture.
+With ``anonymize_previews`` on, no picture leaves the service with a found face uncovered:
+the preview is stored covered by the worker (and only by it, or by ``/image`` for a done
+scan stored before previews were, covered the same way), and ``report.html`` covers the
+faces before painting (never with aligned crops).
 """
 
 from __future__ import annotations
@@ -98,6 +102,35 @@ def preview_jpeg(rgb: np.ndarray) -> bytes:
     buf = io.BytesIO()
     Image.fromarray(rgb).save(buf, format="JPEG", quality=85)
     return buf.getvalue()
+
+
+def make_preview(rgb: np.ndarray, boxes: list, *, anonymize: bool, detector=None) -> bytes:  # type: ignore[type-arg, no-untyped-def]
+    """The preview JPEG; with ``anonymize`` every face the scan found (``boxes``, in
+    ``rgb``'s pixels) and any the detector still finds in the JPEG written is covered."""
+    if not anonymize:
+        return preview_jpeg(rgb)
+    from types import SimpleNamespace
+
+    from fakescope.anonymize import hidden_file
+
+    found = [SimpleNamespace(box=np.asarray(b, dtype=np.float64)) for b in boxes]
+    return hidden_file(rgb, detector or _detector(), preview_jpeg, faces=found)[0]
+
+
+def faces_covered(rgb: np.ndarray, boxes: list, detector=None) -> np.ndarray:  # type: ignore[type-arg, no-untyped-def]
+    """``rgb`` with the scan's faces (``boxes``) and any the detector still finds covered."""
+    from types import SimpleNamespace
+
+    from fakescope.anonymize import hide_faces
+
+    found = [SimpleNamespace(box=np.asarray(b, dtype=np.float64)) for b in boxes]
+    return hide_faces(rgb, detector or _detector(), faces=found)[0]
+
+
+def _detector():  # type: ignore[no-untyped-def]
+    from fakescope.faces.detector import get_detector
+
+    return get_detector()
 
 
 def heatmap_png(width: int, height: int, heatmaps: list) -> bytes:  # type: ignore[type-arg]

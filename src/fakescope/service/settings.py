@@ -83,7 +83,12 @@ class ServiceSettings(BaseSettings):
                                      "link-local addresses (cameras on the local network)")
     live_max_watches: int = Field(1, ge=0, le=64, description="watches running at once (each analyses "
                                   "up to 10 frames a second: about a core)")
+    live_max_watches_per_key: int | None = Field(
+        None, ge=1, le=64, description="watches one API key may run at once (default: half of "
+        "live_max_watches, at least 1), so that one key cannot hold every slot")
     live_max_duration_s: float = Field(86400.0, gt=0, description="longest a watch runs")
+    live_tls_verify: bool = Field(True, description="check the certificates of https, rtsps and rtmps "
+                                  "sources (off: cameras with self-signed certificates)")
     check_dir: Path | None = Field(
         None, description="the in-browser check page built by `fakescope web-build`, served at /check "
         "(default: data_dir/check when it holds a build)")
@@ -119,6 +124,11 @@ class ServiceSettings(BaseSettings):
         if self.auth == "auto":
             return not is_loopback(self.host)
         return self.auth == "required"
+
+    @property
+    def live_per_key(self) -> int:
+        """Watches one key may run at once."""
+        return self.live_max_watches_per_key or max(1, (self.live_max_watches + 1) // 2)
 
     @property
     def max_upload_bytes(self) -> int:

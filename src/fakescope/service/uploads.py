@@ -19,6 +19,7 @@ from typing import BinaryIO
 
 from fastapi import HTTPException, Request
 from python_multipart.multipart import MultipartParser, parse_options_header
+from starlette.requests import ClientDisconnect
 
 from fakescope.media.sniff import HEADER_BYTES, describe_unknown, sniff_bytes
 
@@ -47,7 +48,16 @@ async def _chunks(request: Request, idle_s: float) -> AsyncIterator[bytes]:
             return
         except asyncio.TimeoutError:  # not the builtin TimeoutError before Python 3.11
             raise UploadStalled(idle_s) from None
+        except ClientDisconnect:
+            raise ClientGone from None
         yield chunk
+
+
+class ClientGone(HTTPException):
+    """The client went away mid-upload: nobody reads the answer, and it is not a server error."""
+
+    def __init__(self) -> None:
+        super().__init__(400, "the client disconnected before the upload ended")
 
 
 class UploadTooLarge(HTTPException):

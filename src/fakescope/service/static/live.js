@@ -179,7 +179,7 @@ function draw() {
 
 async function stopWatch() {
   if (!live.id) return;
-  try { await api("/v1/watches/" + live.id, { method: "DELETE" }); loadWatches(); } catch (e) { notice(e.message); }
+  try { await api("/v1/watches/" + live.id + "/stop", { method: "POST" }); loadWatches(); } catch (e) { notice(e.message); }
 }
 
 document.getElementById("startform").addEventListener("submit", startWatch);
