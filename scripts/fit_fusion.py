@@ -17,7 +17,14 @@ over judged faces; generated image: the whole-image analyzer). On dev data only:
   generated-image model trains on, are reported only);
 - ``threshold_real`` per kind: below it at most ``--miss`` of that kind's fakes;
 - videos: kept from the current card; ``scripts/video_features.py fit`` fits them (the
-  clip model, its calibration and thresholds, held out by source group).
+  clip model, its calibration and thresholds, held out by source group);
+- generated-image evidence read through CLIP (``generated_clip``): kept from the current
+  card (``fakescope train generated-head`` fits it on held-out scores: the head trained on
+  these pictures, so their scores would flatter it). The card's own scan reads the traces
+  alone (``FAKESCOPE_CLIP_ONNX=off``).
+
+``--check`` fits nothing: it scans the same files with the shipped pipeline and card (CLIP
+read where installed) and prints each source's verdicts (docs/metrics.md).
 
 Prints the per-source false-alarm table the thresholds give (docs/metrics.md).
 """
@@ -28,6 +35,7 @@ import argparse
 import datetime as dt
 import io
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -148,7 +156,12 @@ def main() -> None:
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--version", default="2.0.0")
     ap.add_argument("--scores-cache", type=Path, help="keep the image scores here and reuse them")
+    ap.add_argument("--check", action="store_true", help="print the shipped pipeline's verdicts per source")
     args = ap.parse_args()
+    if args.check:
+        check(args.data, args.frames_per_clip)
+        return
+    os.environ["FAKESCOPE_CLIP_ONNX"] = "off"  # the traces' own thresholds: see the module
 
     scanner = Scanner(ScanSettings(provenance=ProvenanceSettings(registry=None)))
     previous = scanner.fusion
@@ -198,8 +211,34 @@ def main() -> None:
     FusionCard(version=args.version, image=params[FACE], generated=params[GENERATED],
                video=previous.video if previous is not None else None,
                video_model=previous.video_model if previous is not None else None,
+               generated_clip=previous.generated_clip if previous is not None else None,
                command=cmd, created=dt.date.today()).save(args.out)
     print(f"wrote {args.out}")
+
+
+def check(data: Path, frames_per_clip: int) -> None:
+    from collections import Counter
+
+    scanner = Scanner(ScanSettings(provenance=ProvenanceSettings(registry=None)))
+    by_source: dict[str, Counter[str]] = {}
+    for source, name, _label, media in progress_iter(list(image_rows(data, frames_per_clip)), "scanning"):
+        r = (scanner.scan(media, name) if isinstance(media, Path)
+             else scanner.scan_bytes(_png(media), f"{name}.png"))
+        gen = next((a for a in r.analyzers if a.name == "generated"), None)
+        c = by_source.setdefault(source, Counter())
+        c[r.verdict] += 1
+        c["n"] += 1
+        if r.verdict == "fake":
+            c[f"by {r.decided_by}"] += 1
+        if gen is not None and gen.details:
+            c[f"reads {gen.details.get('reads')}"] += 1
+    print("| source | n | fake | inconclusive | real | fake decided by faces / generated | generated reads |")
+    print("|---|---|---|---|---|---|---|")
+    for source, c in by_source.items():
+        n = c["n"]
+        reads = ", ".join(f"{k[6:]} {v}" for k, v in c.items() if k.startswith("reads "))
+        print(f"| {source} | {n} | {c['fake'] / n:.1%} | {c['inconclusive'] / n:.1%} | {c['real'] / n:.1%} | "
+              f"{c[f'by {FACE}']} / {c[f'by {GENERATED}']} | {reads} |")
 
 
 if __name__ == "__main__":

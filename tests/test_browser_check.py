@@ -69,8 +69,12 @@ def _python_scanner(anchors: Path | None = None):  # type: ignore[no-untyped-def
     from fakescope.config import ProvenanceSettings, ScanSettings
     from fakescope.scan.scanner import Scanner
 
-    return Scanner(ScanSettings(explain=True, provenance=ProvenanceSettings(
-        trust_anchors=str(anchors) if anchors else None, registry=None)))
+    # The page reads the generated-image model's decoder traces alone (the CLIP encoder is
+    # not shipped to the browser): its reference scan does too.
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("FAKESCOPE_CLIP_ONNX", "off")
+        return Scanner(ScanSettings(explain=True, provenance=ProvenanceSettings(
+            trust_anchors=str(anchors) if anchors else None, registry=None)))
 
 
 @pytest.fixture(scope="module")

@@ -73,6 +73,20 @@ def test_each_kind_has_its_own_thresholds() -> None:
     assert doubt.verdict == "inconclusive" and doubt.decided_by == GENERATED
 
 
+def test_generated_evidence_read_through_clip_has_its_own_thresholds() -> None:
+    card = _card(FusionParams(threshold_fake=0.9, threshold_real=0.2),
+                 FusionParams(threshold_fake=0.9, threshold_real=0.8))
+    card.generated_clip = FusionParams(threshold_fake=0.6, threshold_real=0.3)
+    traces = fuse([(_Whole(), Evidence(score=0.7, details={"reads": "traces"}))], 0, card=card)
+    assert traces.verdict == "real" and "generated-image traces" in traces.reason
+    read = fuse([(_Whole(), Evidence(score=0.7, details={"reads": "clip+traces"}))], 0, card=card)
+    assert read.verdict == "fake" and read.decided_by == GENERATED and "CLIP" in read.reason
+    # A card without the entry keeps the traces' thresholds for both readings.
+    card.generated_clip = None
+    assert fuse([(_Whole(), Evidence(score=0.7, details={"reads": "clip+traces"}))], 0,
+                card=card).verdict == "real"
+
+
 def test_calibration_and_thresholds_from_the_fusion_card() -> None:
     params = FusionParams(a=2.0, b=-1.0, threshold_fake=0.9, threshold_real=0.2)
     raw = 0.7

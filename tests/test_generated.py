@@ -27,9 +27,11 @@ def _png(rgb: np.ndarray) -> bytes:
 
 @pytest.fixture(scope="module")
 def analyzer():  # type: ignore[no-untyped-def]
+    """The decoder-trace reading alone (what these tests are about; the CLIP head's own
+    tests are in test_generated_head.py)."""
     from fakescope.analyzers.generated import GeneratedImageAnalyzer
 
-    return GeneratedImageAnalyzer()
+    return GeneratedImageAnalyzer(clip=False)
 
 
 def test_crops_are_cut_at_native_resolution_over_the_whole_picture() -> None:

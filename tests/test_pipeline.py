@@ -40,7 +40,10 @@ def test_self_blended_face_scores_higher_than_its_original(scanner: Scanner,
     fake = scanner.scan(demo_dir / "astronaut_selfblended.jpg")
     face = "face_manipulation"
     assert fake.evidence[face] > real.evidence[face] + 0.3
-    assert fake.verdict == "fake" and fake.decided_by == face
+    # The face kind alone calls it fake (decided_by names the strongest kind that agrees:
+    # read through CLIP, the blend's seams can weigh more on the generated-image side).
+    assert fake.verdict == "fake" and fake.decided_by in (face, "generated_image")
+    assert scanner.fusion is not None and fake.evidence[face] >= scanner.fusion.image.threshold_fake
 
 
 def _fused(scanner: Scanner, raw: float) -> float:

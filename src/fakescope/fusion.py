@@ -36,6 +36,7 @@ FACE = "face_manipulation"
 GENERATED = "generated_image"
 # How a reason names each kind of evidence.
 KIND_WORDS = {FACE: "face manipulation", GENERATED: "generated-image traces"}
+CLIP_WORDS = "generated image (CLIP and decoder traces)"
 
 
 @dataclass
@@ -97,10 +98,18 @@ def raw_kind_scores(results: list[tuple[Analyzer, Evidence]], n_faces: int,
     return raw, face_scores
 
 
-def kind_params(card: FusionCard | None, kind: str) -> FusionParams | None:
+def kind_params(card: FusionCard | None, kind: str, clip: bool = False) -> FusionParams | None:
+    """A kind's calibration and thresholds; generated-image evidence read through CLIP
+    (``generated`` ``details.reads``) has its own, its scores being another model's."""
     if card is None:
         return None
-    return card.image if kind == FACE else card.generated
+    if kind == FACE:
+        return card.image
+    return card.generated_clip if clip and card.generated_clip is not None else card.generated
+
+
+def reads_clip(results: list[tuple[Analyzer, Evidence]]) -> bool:
+    return any(ev.details.get("reads") == "clip+traces" for a, ev in results if not a.needs_faces)
 
 
 def fuse(results: list[tuple[Analyzer, Evidence]], n_faces: int,
@@ -112,8 +121,9 @@ def fuse(results: list[tuple[Analyzer, Evidence]], n_faces: int,
         return Fused("inconclusive", None, face_scores,
                      "faces were found but none could be judged (too small or not confirmed as faces)")
     judged = {}
+    clip = reads_clip(results)
     for kind, value in raw.items():
-        params = kind_params(card, kind)
+        params = kind_params(card, kind, clip)
         p = calibrate(value, params)
         judged[kind] = (p, band_of(params, band), verdict_for(p, band_of(params, band))[0])
     evidence = {k: round(v[0], 4) for k, v in judged.items()}
@@ -124,7 +134,8 @@ def fuse(results: list[tuple[Analyzer, Evidence]], n_faces: int,
             break
     decided = max(kinds, key=lambda k: judged[k][0])
     p, (lo, hi), _ = judged[decided]
-    words = KIND_WORDS[decided]
+    names = {**KIND_WORDS, **({GENERATED: CLIP_WORDS} if clip else {})}
+    words = names[decided]
     if verdict == "fake":
         reason = f"{words}: probability {p:.2f} ≥ {hi:.2f}"
         if decided == FACE:
@@ -132,7 +143,7 @@ def fuse(results: list[tuple[Analyzer, Evidence]], n_faces: int,
     elif verdict == "inconclusive":
         reason = f"{words}: probability {p:.2f} is within the uncertain band {lo:.2f}–{hi:.2f}"
     else:
-        reason = "; ".join(f"{KIND_WORDS[k]}: probability {v[0]:.2f} < {v[1][0]:.2f}"
+        reason = "; ".join(f"{names[k]}: probability {v[0]:.2f} < {v[1][0]:.2f}"
                            for k, v in judged.items())
         if FACE not in judged:
             reason += "; no face to judge" if n_faces == 0 else "; no face could be judged"

@@ -1,19 +1,34 @@
 """generated: was this picture made whole by a generator (diffusion, GAN)?
 
-Looks at native-resolution crops spread over the whole picture, faces or not: resizing
-the image first would erase the decoder traces the model reads. The picture's score is
-the mean crop logit (a generated picture carries the traces everywhere; one odd crop of
-text or a logo must not decide alone), and the crops' evidence maps form a heatmap over
-the whole image for the HTML report.
+Two readings of one picture:
+
+- *Decoder traces* (``generated.onnx``): native-resolution crops spread over the whole
+  picture, faces or not (resizing first would erase the traces). Their mean logit is the
+  trace score (one odd crop of text or a logo must not decide alone), and the crops'
+  evidence maps form the heatmap of the HTML report.
+- *What a large image model sees* (still pictures, when the CLIP encoder is installed:
+  ``models.clip``): the class tokens of CLIP ViT-B/16 blocks 4-11 and the trace score go
+  through one logistic head (``generated.head.json``, fitted by ``fakescope train
+  generated-head`` on a corpus matched in content: docs/metrics.md). Without the encoder,
+  or on video frames (whose clip model reads the trace statistics), the traces decide alone.
+
+``details.reads`` says which reading gave the score.
 """
 
 from __future__ import annotations
 
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
 import numpy as np
 
 from fakescope.analyzers.base import Evidence, ImageHeatmap, ScanItem
+from fakescope.errors import ModelError
 from fakescope.evaluation.calibration import sigmoid
 from fakescope.models import LoadedModel, load_model
+from fakescope.models import clip as clip_model
 
 # 3x3 crops of 128 px keep a 512 px photo near 15 ms on two cores; more crops bought
 # little on the dev pictures (docs/metrics.md, "Generated images").
@@ -24,6 +39,52 @@ MAX_CROPS = 9
 FACE_REGION = 1.3
 FACE_CROPS = 4
 HEAT_MAX_SIDE = 2048
+HEAD_FILE = "generated.head.json"
+
+
+@dataclass(frozen=True)
+class Head:
+    """The logistic head on CLIP block tokens (class tokens of ``blocks``, mean patch
+    tokens of ``patch_blocks``, each scaled to unit length) and the trace logit."""
+
+    blocks: tuple[int, ...]
+    patch_blocks: tuple[int, ...]
+    coef: np.ndarray
+    intercept: float
+    a: float
+    b: float
+    clip_sha256: str
+
+    @classmethod
+    def load(cls, path: Path) -> Head:
+        try:
+            d = json.loads(path.read_text(encoding="utf-8"))
+            head = cls(tuple(int(b) for b in d["blocks"]), tuple(int(b) for b in d.get("patch_blocks", ())),
+                       np.asarray(d["coef"], np.float64), float(d["intercept"]),
+                       float(d["calibration"]["a"]), float(d["calibration"]["b"]), str(d["clip_sha256"]))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ModelError(f"{path} is not a generated-image head ({exc})") from None
+        n_blocks = len(head.blocks) + len(head.patch_blocks)
+        if head.coef.shape != (n_blocks * 768 + 1,):
+            raise ModelError(f"{path}: {head.coef.shape[0]} coefficients for {n_blocks} blocks")
+        return head
+
+    def features(self, cls_tokens: np.ndarray, patch_tokens: np.ndarray, trace_logit: float) -> np.ndarray:
+        """The head's blocks, each scaled to unit length, then the trace logit."""
+        x = np.concatenate([cls_tokens[list(self.blocks)], patch_tokens[list(self.patch_blocks)]])
+        x = x.astype(np.float64)
+        x /= np.array([[max(math.sqrt(math.fsum(v * v)), 1e-6)] for v in x])
+        return np.concatenate([x.ravel(), [trace_logit]])
+
+    def logit(self, cls_tokens: np.ndarray, patch_tokens: np.ndarray, trace_logit: float) -> float:
+        # Exactly rounded sums (fsum), not a BLAS dot: OpenBLAS sums in another order with
+        # another thread count (Ray workers run with OMP_NUM_THREADS=1), and a batch on Ray
+        # must give the rows that local workers give.
+        x = self.features(cls_tokens, patch_tokens, trace_logit)
+        return math.fsum(x * self.coef) + self.intercept
+
+    def probability(self, logit: float) -> float:
+        return float(sigmoid(self.a * logit + self.b))
 
 
 def crop_positions(h: int, w: int, size: int, max_crops: int = MAX_CROPS) -> list[tuple[int, int]]:
@@ -52,13 +113,27 @@ class GeneratedImageAnalyzer:
     needs_faces = False
     media_types = frozenset({"image", "frame"})
 
-    def __init__(self, model_name: str = "generated", threads: int = 0) -> None:
+    def __init__(self, model_name: str = "generated", threads: int = 0, clip: bool = True) -> None:
         self._model: LoadedModel = load_model(model_name, threads=threads)
         self.card = self._model.card
         self.version = self.card.version
         spec = self.card.input
         self._mean = np.asarray(spec.mean, np.float32)[None, :, None, None] * 255.0
         self._scale = 1.0 / (np.asarray(spec.std, np.float32)[None, :, None, None] * 255.0)
+        self.head: Head | None = None
+        self._clip: clip_model.ClipBlocks | None = None
+        encoder = clip_model.find_encoder() if clip else None
+        head_path = self._model.path.parent / HEAD_FILE  # beside the trace model it reads
+        if encoder is not None and head_path.is_file():
+            self.head = Head.load(head_path)
+            if self.head.clip_sha256 != clip_model.SHA256:
+                raise ModelError(f"{head_path} was fitted on another CLIP encoder than fakescope reads")
+            self._clip = clip_model.load_blocks(str(encoder), threads)
+
+    @property
+    def reads(self) -> str:
+        """What a still picture's score comes from: ``clip+traces`` or ``traces``."""
+        return "clip+traces" if self._clip is not None else "traces"
 
     def run(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Raw logits (N,) and evidence maps (N, h, w) of uint8 crops (N, size, size, 3)."""
@@ -79,9 +154,16 @@ class GeneratedImageAnalyzer:
         p = self.probability(mean)
         frame = item.media.format == "frame"
         face = self.face_logit(item) if frame else None
+        reading: dict[str, object] = {"reads": "traces"}
+        if not frame and self._clip is not None and self.head is not None:
+            head_logit = self.head.logit(*self._clip.tokens(rgb), mean)
+            p = self.head.probability(head_logit)
+            reading = {"reads": "clip+traces", "head_logit": round(head_logit, 4),
+                       "trace_probability": round(self.probability(mean), 4)}
         return Evidence(
             score=p,
             details={
+                **reading,
                 # On video frames, the median crop too: a caption bar, a logo or an inset
                 # covers a few crops and moves the mean, hardly the median.
                 **({"median_logit": round(float(np.median(logits)), 4)} if frame else {}),

