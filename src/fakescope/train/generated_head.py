@@ -40,6 +40,10 @@ BALANCE = 0.5
 PEOPLE = ("people", "portrait", "face")
 L2 = 1.0
 MIN_REALS = 20
+# The verdict's `fake` threshold keeps this share of held-out real pictures above it: 2 %,
+# not 5 %, because false alarms gather in a few sources (retouched portraits): at 5 %, 8 of
+# 37 real sources were over 5 %; at 2 %, 2 (docs/metrics.md).
+FPR = 0.02
 
 
 def load(paths: Iterable[Path]) -> dict[str, np.ndarray]:
@@ -142,14 +146,17 @@ def _score(x: np.ndarray, y: np.ndarray, tr: np.ndarray, te: np.ndarray, l2: flo
 
 
 def held_out(x: np.ndarray, y: np.ndarray, src: np.ndarray, k: int = 5, l2: float = L2, fpr: float = 0.05,
-             salt: int = 0, balance: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Held-out logits, the threshold each picture's fold would use, and the fold ids."""
+             salt: int = 0, balance: float = 0.0, fit: np.ndarray | None = None,
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Held-out logits, the threshold each picture's fold would use, and the fold ids;
+    only pictures in ``fit`` (default: all) are fitted on, every picture is scored."""
     fold = folds_of(src, y, k, salt)
     fid = np.array([fold[s] for s in src])
     weight = source_weights(src, balance)
+    fit = np.ones(len(y), bool) if fit is None else fit
     score, thr = np.zeros(len(y)), np.zeros(len(y))
     for i in range(k):
-        tr, te = fid != i, fid == i
+        tr, te = (fid != i) & fit, fid == i
         score[te] = _score(x, y, tr, te, l2, weight)
         inner = np.zeros(len(y))
         for j in sorted(set(fid[tr])):
@@ -177,33 +184,52 @@ def per_source(score: np.ndarray, thr: np.ndarray, fid: np.ndarray, y: np.ndarra
 
 
 def estimate(data: dict[str, np.ndarray], spec: str = SPEC, k: int = 5, l2: float = L2, fpr: float = 0.05,
-             repeats: int = 3, balance: float = 0.0) -> dict[str, object]:
+             repeats: int = 3, balance: float = 0.0, fit: np.ndarray | None = None,
+             evaluate: np.ndarray | None = None) -> dict[str, object]:
     """The held-out estimate (see the module), averaged over ``repeats`` draws of the folds;
-    ``balance`` weighs sources in the fit (``source_weights``)."""
+    ``balance`` weighs sources in the fit (``source_weights``). Pictures outside ``fit`` are
+    never fitted on; the figures are those of the pictures in ``evaluate`` (default: all),
+    and ``by_corpus`` gives each corpus's own AUC (e.g. the aligned face crops')."""
     x = design(data, spec)
-    y = (data["label"] == "fake").astype(np.float64)
-    src = data["source"]
-    people = np.isin(data["content"], PEOPLE)
-    gan = (data["family"] == "gan") | (y == 0)
+    y_all = (data["label"] == "fake").astype(np.float64)
+    ev = np.ones(len(y_all), bool) if evaluate is None else evaluate
+    corpus = np.array([str(key).split("/", 1)[0] for key in data["keys"]]) if "keys" in data else None
     runs = []
     for salt in range(repeats):
-        score, thr, fid = held_out(x, y, src, k, l2, fpr, salt, balance)
-        runs.append({
+        score_all, thr_all, fid_all = held_out(x, y_all, data["source"], k, l2, fpr, salt, balance, fit)
+        by_corpus = {}
+        if corpus is not None:
+            for c in sorted(set(corpus)):
+                m = corpus == c
+                if 0 < y_all[m].sum() < m.sum():
+                    gan_m = m & ((data["family"] == "gan") | (y_all == 0))
+                    gan_auc = auc(y_all[gan_m], score_all[gan_m]) if y_all[gan_m].sum() else 0.0
+                    by_corpus[c] = {"auc": auc(y_all[m], score_all[m]), "gan_auc": gan_auc,
+                                    "real_called_fake": float((score_all[m & (y_all == 0)]
+                                                               >= thr_all[m & (y_all == 0)]).mean())}
+        y, score, thr, fid, src = y_all[ev], score_all[ev], thr_all[ev], fid_all[ev], data["source"][ev]
+        people = np.isin(data["content"][ev], PEOPLE)
+        gan = (data["family"][ev] == "gan") | (y == 0)
+        runs.append({"by_corpus": by_corpus,
             "auc": auc(y, score), "people_auc": auc(y[people], score[people]),
             "gan_auc": auc(y[gan], score[gan]),
             "real_called_fake": float((score[y == 0] >= thr[y == 0]).mean()),
             "fake_caught": float((score[y == 1] >= thr[y == 1]).mean()),
-            "per_source": per_source(score, thr, fid, y, src), "score": score, "thr": thr})
+            "per_source": per_source(score, thr, fid, y, src), "score": score_all, "thr": thr_all})
     per: dict[str, dict[str, float]] = {}
     for s in runs[0]["per_source"]:  # type: ignore[union-attr]
         rows = [r["per_source"][s] for r in runs]  # type: ignore[index]
         per[s] = {key: round(float(np.mean([r[key] for r in rows if key in r])), 3) for key in rows[0]}
     summary = {key: round(float(np.mean([r[key] for r in runs])), 3)  # type: ignore[arg-type]
                for key in ("auc", "people_auc", "gan_auc", "real_called_fake", "fake_caught")}
+    by_corpus = {c: {key: round(float(np.mean([r["by_corpus"][c][key] for r in runs])), 3)  # type: ignore[index]
+                     for key in v} for c, v in runs[0]["by_corpus"].items()}  # type: ignore[union-attr]
     # Per real source of at least MIN_REALS pictures (a source of 4 frames says little).
     rates = [v["real_called_fake"] for v in per.values() if v.get("n_real", 0) >= MIN_REALS]
     return {"spec": spec, **summary, "worst_real_source": round(max(rates, default=0.0), 3),
-            "real_sources_over_fpr": f"{sum(r > fpr for r in rates)} of {len(rates)}", "per_source": per,
+            # the issue's target: at most 5 % of every real source called fake
+            "real_sources_over_5pct": f"{sum(r > 0.05 for r in rates)} of {len(rates)}", "per_source": per,
+            "by_corpus": by_corpus,
             "score": runs[0]["score"], "thr": runs[0]["thr"]}
 
 
@@ -213,7 +239,7 @@ def platt(logit: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     return float(a[0]), b
 
 
-def verdict_params(prob: np.ndarray, y: np.ndarray, fpr: float = 0.05,
+def verdict_params(prob: np.ndarray, y: np.ndarray, fpr: float = FPR,
                    miss: float = 0.10) -> FusionParams:
     """Fusion thresholds of generated-image evidence read through CLIP, from held-out
     probabilities: fake at or above the probability that ``fpr`` of the reals exceed, real
@@ -254,7 +280,10 @@ def train_head(features: list[Path], out: Path, k: int = 5, repeats: int = 3, l2
     data = load(features)
     x = design(data, spec)
     y = (data["label"] == "fake").astype(np.float64)
-    est = estimate(data, spec, k, l2, repeats=repeats, balance=balance)
+    # Aligned face crops (``pictures_corpus aligned``) are fitted on, not counted: they are
+    # second views of pictures already in the figures (by_corpus reports them).
+    derived = np.array([str(key).startswith("aligned/") for key in data["keys"]])
+    est = estimate(data, spec, k, l2, FPR, repeats, balance, evaluate=~derived)
     held = np.asarray(est["score"])
     a, b = platt(held, y)
     params = verdict_params(1 / (1 + np.exp(-(a * held + b))), y)

@@ -459,6 +459,24 @@ def prepare_faces(faces: Path, out: Path, n: int = 400) -> int:
     return len(chosen)
 
 
+def prepare_screens(out: Path, n: int = 400) -> int:
+    """``n`` drawn screenshots (text, chat bubbles, cards, charts: ``train.screens``) as real
+    pictures: a screenshot is not a generator's picture, and nothing else in the corpus
+    shows one. Keys other than those the fusion check draws (``dev*``)."""
+    from fakescope.train.screens import screenshot
+
+    (out / "files").mkdir(parents=True, exist_ok=True)
+    with (out / "labels.csv").open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh, lineterminator="\n")
+        w.writerow(["file", "label", "generator", "family", "content", "source", "licence"])
+        for i in range(n):
+            name = f"corpus{i:04d}.png"
+            (out / "files" / name).write_bytes(_png(screenshot(f"corpus{i:04d}")))
+            w.writerow([f"files/{name}", "real", "drawn screenshot", "render", "screenshot",
+                        "fakescope/drawn-screens", "Apache-2.0 (drawn by fakescope.train.screens)"])
+    return n
+
+
 def sources_table(labels: Path) -> str:
     """The README's table of sources (markdown) from a prepared corpus's ``labels.csv``."""
     from collections import Counter
@@ -503,6 +521,9 @@ def main(argv: list[str] | None = None) -> None:
     al = sub.add_parser("aligned", help="FFHQ-style aligned face crops of prepared corpora, both classes")
     al.add_argument("--corpus", type=Path, action="append", required=True)
     al.add_argument("--out", type=Path, required=True)
+    sc = sub.add_parser("screens", help="drawn screenshots as real pictures")
+    sc.add_argument("--out", type=Path, required=True)
+    sc.add_argument("--n", type=int, default=400)
     t = sub.add_parser("table", help="print the README's sources table of a prepared corpus")
     t.add_argument("corpus", type=Path)
     a = ap.parse_args(argv)
@@ -512,6 +533,9 @@ def main(argv: list[str] | None = None) -> None:
         return
     if a.cmd == "aligned":
         log.info("%d aligned faces", prepare_aligned(a.corpus, a.out))
+        return
+    if a.cmd == "screens":
+        log.info("%d screenshots", prepare_screens(a.out, a.n))
         return
     if a.cmd == "table":
         print(sources_table(a.corpus / "labels.csv"))
