@@ -30,7 +30,7 @@ import onnxruntime as ort
 
 from fakescope.models.clip import MEAN as CLIP_MEAN
 from fakescope.models.clip import STD as CLIP_STD
-from fakescope.models.clip import center_224
+from fakescope.models.clip import ClipBlocks, center_224
 from fakescope.train.pictures_corpus import corpus_rows, hidden_like
 
 IMNET_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
@@ -57,23 +57,14 @@ class LayerExtractor:
     kinds = ("clip_layers", "clip_patch_layers", "clip_native_layers")
 
     def __init__(self, models: Path) -> None:
-        so = ort.SessionOptions()
-        so.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        # clip_encoder.int8.onnx with blocks 0-10's outputs added as graph outputs (block 11's
-        # is the model's second output): corpora/pictures/README.md says how it is made.
-        self.clip = ort.InferenceSession(str(models / "clip_layers.int8.onnx"), so,
-                                         providers=["CPUExecutionProvider"])
-
-    def _blocks(self, rgb: np.ndarray) -> np.ndarray:
-        outs = self.clip.run(None, {"pixel_values": tensor(rgb, CLIP_MEAN, CLIP_STD)})
-        return np.stack([o[0] for o in outs[2:]] + [outs[1][0]])  # (12, 197, 768)
+        # The runtime's own reader: every block's output exposed when the file is loaded.
+        self.clip = ClipBlocks(models / "clip_encoder.int8.onnx")
 
     def __call__(self, rgb: np.ndarray) -> dict[str, np.ndarray]:
-        r = self._blocks(center_224(rgb))
-        n = self._blocks(native_center(rgb))
-        return {"clip_layers": r[:, 0].astype(np.float16),
-                "clip_patch_layers": r[:, 1:].mean(1).astype(np.float16),
-                "clip_native_layers": n[:, 0].astype(np.float16)}
+        cls, patches = self.clip.tokens(rgb)  # the 224 px centre view, as the analyzer reads
+        native, _ = self.clip.tokens(native_center(rgb))  # already 224 px: not resized again
+        return {"clip_layers": cls.astype(np.float16), "clip_patch_layers": patches.astype(np.float16),
+                "clip_native_layers": native.astype(np.float16)}
 
 
 class DinoLayerExtractor:

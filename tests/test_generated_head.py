@@ -139,7 +139,7 @@ needs_clip = pytest.mark.skipif(clip.find_encoder() is None and not os.environ.g
 def test_the_encoder_installed_gives_every_block(astronaut) -> None:  # type: ignore[no-untyped-def]
     path = clip.find_encoder()
     assert path is not None and hashlib.sha256(path.read_bytes()).hexdigest() == clip.SHA256
-    tokens = clip.load_blocks(str(path)).class_tokens(astronaut)
+    tokens = clip.load_blocks(str(path)).tokens(astronaut)[0]
     assert tokens.shape == (12, 768) and np.isfinite(tokens).all()
     # Blocks differ (each is its own output, not the last one repeated).
     assert min(np.linalg.norm(tokens[i] - tokens[i + 1]) for i in range(11)) > 0

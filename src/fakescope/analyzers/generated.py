@@ -151,7 +151,7 @@ class GeneratedImageAnalyzer:
         crops, pos = cut_crops(rgb, size)
         logits, cams = self.run(crops)
         mean = float(logits.mean())
-        p = self.probability(mean)
+        p = trace_p = self.probability(mean)
         frame = item.media.format == "frame"
         face = self.face_logit(item) if frame else None
         reading: dict[str, object] = {"reads": "traces"}
@@ -159,7 +159,7 @@ class GeneratedImageAnalyzer:
             head_logit = self.head.logit(*self._clip.tokens(rgb), mean)
             p = self.head.probability(head_logit)
             reading = {"reads": "clip+traces", "head_logit": round(head_logit, 4),
-                       "trace_probability": round(self.probability(mean), 4)}
+                       "trace_probability": round(trace_p, 4)}
         return Evidence(
             score=p,
             details={

@@ -139,10 +139,6 @@ class ClipBlocks:
         blocks = [o[0] for o in outs[2:]] + [outs[1][0]]  # (197, 768) each
         return np.stack([b[0] for b in blocks]), np.stack([b[1:].mean(0) for b in blocks])
 
-    def class_tokens(self, rgb: np.ndarray) -> np.ndarray:
-        """(12, 768): each block's class token."""
-        return self.tokens(rgb)[0]
-
 
 def center_224(rgb: np.ndarray) -> np.ndarray:
     """The picture resized to 224 px on its shorter side (area when shrinking, cubic when
