@@ -1,6 +1,7 @@
 """Leave-one-page-out figures of the voice recipe, clean and through common channels.
 
-    python scripts/voice_lopo.py [--data ../shared/data/speech] [--layers 2] [--out runs/voice-lopo]
+    python scripts/voice_lopo.py [--data ../shared/data/speech] [--pages DATA/speech-pages] [--layers 2] \
+        [--out runs/voice-lopo]
 
 For each demo page of speech/tts (and vc as one more page), the page's real recordings and
 every system that appears on it never reach training; its clips are scored by that fold's
@@ -26,6 +27,7 @@ def fmt(v: float | None) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=Path("../shared/data/speech"))
+    ap.add_argument("--pages", type=Path, help="the demo-page corpus (speech_corpus prepare)")
     ap.add_argument("--cache", type=Path, default=Path("runs/voice-cache"))
     ap.add_argument("--layers", type=int, default=2)
     ap.add_argument("--no-equalize", action="store_true")
@@ -36,9 +38,9 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("runs/voice-lopo"))
     a = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    cfg = VoiceConfig(data_dir=a.data, cache_dir=a.cache, layers=a.layers, equalize=not a.no_equalize,
-                      hidden=a.hidden,
-                      telephone_p=a.telephone_p, pseudo=not a.no_pseudo)
+    cfg = VoiceConfig(data_dir=a.data, pages_dir=a.pages, cache_dir=a.cache, layers=a.layers,
+                      equalize=not a.no_equalize, hidden=a.hidden, telephone_p=a.telephone_p,
+                      pseudo=not a.no_pseudo)
     res = lopo(cfg)
     corpus = res["corpus"]
     cal, hi, lo = calibrate(corpus, res["oof"])
@@ -52,7 +54,12 @@ def main() -> None:
     p = clean["pooled_tts"]
     lines += [f"| **all of speech/tts, pooled** | {p['n']} | {p['n_fake']} | {fmt(p['auc'])} "
               f"| {fmt(p['eer'])} |",
-              "", "| system (vs the real clips of its pages) | fake clips | AUC | EER |", "|---|---|---|---|"]
+              ]
+    if "pooled_pages" in clean:
+        q = clean["pooled_pages"]
+        lines.append(f"| **all demo-page families (corpora/speech), pooled** | {q['n']} | {q['n_fake']} "
+                     f"| {fmt(q['auc'])} | {fmt(q['eer'])} |")
+    lines += ["", "| system (vs the real clips of its pages) | fake clips | AUC | EER |", "|---|---|---|---|"]
     for system, m in clean["systems"].items():
         lines.append(f"| {system} | {m['n_fake']} | {fmt(m['auc'])} | {fmt(m['eer'])} |")
     lines += ["", "| real source | clips | called fake |", "|---|---|---|"]

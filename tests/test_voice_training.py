@@ -79,3 +79,27 @@ def test_the_threshold_keeps_every_real_source_under_the_false_alarm_target() ->
         assert (p >= hi).mean() <= MAX_FALSE_ALARMS
     fakes = np.array([oof[(i, 0)] for i, c in enumerate(clips) if (i, 0) in oof and c.label == 1])
     assert (1 / (1 + np.exp(-(a * fakes + b))) < lo).mean() <= MAX_MISSED + 1e-9
+
+
+def test_a_demo_page_family_is_a_fold_of_its_own_and_a_real_source_of_its_own(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from fakescope.train.voice import _real_source
+    from fakescope.train.voice_corpus import list_pages
+
+    (tmp_path / "labels.csv").write_text(
+        "file,label,system,page,family,group,prompt,language,source,licence,non_commercial\n"
+        "files/a.wav,real,bonafide,lab/x,fam1,fam1,,en,s,none,1\n"
+        "files/b.wav,fake,clone-a,lab/x,fam1,fam1,,en,s,none,1\n"
+        "files/c.wav,fake,sysA,lab/y,fam2,fam2,,en,s,none,1\n"
+        "files/d.wav,real,bonafide,lab/y,fam2,fam2,,en,s,none,1\n")
+    pages = list_pages(tmp_path)
+    corpus = _corpus(_clips() + pages)
+    assert corpus.pages == ["page-a", "page-b", "pages:fam1", "pages:fam2", "vc"]
+    folds = fold_of(corpus)
+    n = len(corpus.clips)
+    assert [int(f) for f in folds[n - 4:]] == [2, 2, 3, 3]
+    assert [c.system for c in pages] == ["bonafide", "clone-a", "sysA", "bonafide"]
+    assert _real_source(pages[0]) == "pages:fam1" and _real_source(pages[3]) == "pages:fam2"
+    # each family's reals weigh as one real source, like a shared page
+    w = _clip_weights(corpus, np.arange(n))
+    assert w[n - 4] == pytest.approx(float(sum(w[i] for i, c in enumerate(corpus.clips)
+                                               if c.page == "page-a" and c.label == 0)))

@@ -157,6 +157,9 @@ def train_generated_head(features: tuple[Path, ...], out_dir: Path, folds: int, 
 @click.option("--data", "data_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
               default=Path("../shared/data/speech"), show_default=True,
               help="Folder with tts/, vc/ and librispeech/ (labels.csv each).")
+@click.option("--pages", "pages_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="The demo-page corpus (python -m fakescope.train.speech_corpus prepare): more pages, "
+                   "each family held out whole.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               default=Path("runs/voice"), show_default=True)
 @click.option("--cache", "cache_dir", type=click.Path(file_okay=False, path_type=Path),
@@ -174,15 +177,17 @@ def train_generated_head(features: tuple[Path, ...], out_dir: Path, folds: int, 
 @click.option("--no-pseudo", is_flag=True, help="Without re-synthesised and TTS pseudo-fakes (ablation).")
 @click.option("--version", "version", default="2.0.0", show_default=True)
 @click.option("--lopo-only", is_flag=True, help="Print the leave-one-page-out table; export nothing.")
-def train_voice(data_dir: Path, out_dir: Path, cache_dir: Path, layers: int, hidden: int, equalize: bool,
-                steps: int, telephone_p: float, no_pseudo: bool, version: str, lopo_only: bool) -> None:
+def train_voice(data_dir: Path, pages_dir: Path | None, out_dir: Path, cache_dir: Path, layers: int,
+                hidden: int, equalize: bool, steps: int, telephone_p: float, no_pseudo: bool, version: str,
+                lopo_only: bool) -> None:
     """Train the voice model (bona fide vs synthesised/converted speech); export ONNX + card."""
     try:
         from fakescope.train.voice import VoiceConfig, lopo, summarise, train_final
     except ImportError as exc:
         fail(f"training needs the [train] extra ({exc}); run `make setup-train`", EXIT_USAGE)
     logging.getLogger("fakescope.train").setLevel(logging.INFO)
-    cfg = VoiceConfig(data_dir=data_dir, out_dir=out_dir, cache_dir=cache_dir, layers=layers, hidden=hidden,
+    cfg = VoiceConfig(data_dir=data_dir, pages_dir=pages_dir, out_dir=out_dir, cache_dir=cache_dir,
+                      layers=layers, hidden=hidden,
                       equalize=equalize,
                       steps=steps, telephone_p=telephone_p, pseudo=not no_pseudo, version=version,
                       command=command_line())

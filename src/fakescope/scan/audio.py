@@ -14,7 +14,7 @@ Videos: ``soundtrack_evidence`` runs the ``soundtrack`` analyzers over the *whol
 track (streamed the same way); the video report shows their scores and segments, and
 ``count_soundtrack`` makes the clip `fake` when a voice is called synthetic at its card's
 threshold (never the reverse). Voice 1.0.0 called 5 of 21 real soundtracks of video/dev
-synthetic and was not counted; voice 2.0.0's threshold keeps real speech of every source
+synthetic and was not counted; voice 2.x's threshold keeps real speech of every source
 measured under 5 % (docs/metrics.md, "Voice").
 """
 

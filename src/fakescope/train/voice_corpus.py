@@ -7,6 +7,9 @@ its recording conditions come from) and *group* (what must never straddle a spli
   demo repository, so the real clips of a page and its systems share recording conditions;
 - ``vc/``: real utterances and three voice-conversion systems (one page, ``vc``);
 - ``librispeech/``: read speech, grouped by speaker;
+- ``--pages``: the demo-page corpus of ``corpora/speech`` (``fakescope.train.speech_corpus
+  prepare``): real prompts and clones of 13 more pages; page = the page *family* (pages
+  that share prompts), so a family is held out whole;
 - pseudo-fakes made here: WORLD / Griffin-Lim / pitch-shift re-syntheses of every real
   vc and LibriSpeech utterance (``fakescope.synth.voice``), and readings of public-domain
   sentences by espeak-ng, Piper (VITS) and hibari (StyleTTS 2-style), stock voices only
@@ -45,7 +48,7 @@ CORPUS_VERSION = 1
 @dataclass
 class Clip:
     key: str
-    corpus: str  # tts | vc | librispeech | pseudo
+    corpus: str  # tts | vc | librispeech | pages | pseudo
     label: int  # 1 = synthetic or converted
     system: str  # "bonafide" for real speech
     page: str  # recording source: demo repository, vc, librispeech, pseudo
@@ -86,6 +89,23 @@ def list_shared(data_dir: Path) -> list[Clip]:
     return out
 
 
+def list_pages(pages_dir: Path) -> list[Clip]:
+    """The prepared demo-page corpus (labels.csv with file, label, system, family)."""
+    out: list[Clip] = []
+    with open(pages_dir / "labels.csv", newline="", encoding="utf-8") as fh:
+        for row in csv.DictReader(fh):
+            label = 1 if row["label"] == "fake" else 0
+            page = "pages:" + row["family"]
+            out.append(Clip(f"pages/{row['file']}", "pages", label, row["system"] if label else "bonafide",
+                            page, page, str(pages_dir / row["file"])))
+    return out
+
+
+def is_page(c: Clip) -> bool:
+    """A clip of a demo page (shared tts or the demo-page corpus): folds hold its page out."""
+    return c.corpus in ("tts", "pages")
+
+
 def _resynth_job(args: tuple[str, str]) -> dict[str, np.ndarray]:
     from fakescope.synth.voice import METHODS, pseudo_fakes
 
@@ -116,18 +136,21 @@ def _channels_job(args: tuple[str, np.ndarray]) -> list[np.ndarray]:
     return [x] + [degrade(x, rng) for _ in range(CHANNELS)]
 
 
-def build_waves(data_dir: Path, cache_dir: Path, workers: int = 2, pseudo: bool = True) -> list[Clip]:
+def build_waves(data_dir: Path, cache_dir: Path, workers: int = 2, pseudo: bool = True,
+                pages_dir: Path | None = None) -> list[Clip]:
     """Every clip's waveforms (clean + channels) as int16 in ``cache_dir/waves``; the clip list."""
     from fakescope.synth.voice import SENTENCES, espeak_available
 
     wave_dir = cache_dir / "waves"
     wave_dir.mkdir(parents=True, exist_ok=True)
-    listing = cache_dir / f"clips-v{CORPUS_VERSION}{'' if pseudo else '-nopseudo'}.json"
+    pages = list_pages(pages_dir) if pages_dir is not None else []
+    tag = "-pages" + hashlib.sha1("".join(c.key for c in pages).encode()).hexdigest()[:8] if pages else ""
+    listing = cache_dir / f"clips-v{CORPUS_VERSION}{'' if pseudo else '-nopseudo'}{tag}.json"
     if listing.is_file():
         clips = [Clip(**c) for c in json.loads(listing.read_text())]
         if all(wave_path(cache_dir, c).is_file() for c in clips):
             return clips
-    clips = list_shared(data_dir)
+    clips = list_shared(data_dir) + pages
     if not clips:
         raise FileNotFoundError(f"no speech data under {data_dir} (tts/, vc/, librispeech/ with labels.csv)")
     t0 = time.time()
