@@ -35,6 +35,8 @@ def main() -> None:
     ap.add_argument("--telephone-p", type=float, default=0.3)
     ap.add_argument("--no-pseudo", action="store_true")
     ap.add_argument("--no-conditions", action="store_true", help="only the clean table")
+    ap.add_argument("--conditions", help="semicolon-separated subset of the conditions (default: all), "
+                                         "e.g. 'MP3 32 kb/s;telephone (300-3400 Hz, 8 kHz)'")
     ap.add_argument("--out", type=Path, default=Path("runs/voice-lopo"))
     a = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -68,14 +70,16 @@ def main() -> None:
     lines.append(f"\nFakes called fake at the default threshold: {clean['fakes_called_fake']:.1%}")
     out = {"clean": clean, "calibration": cal, "threshold": hi, "real_below": lo}
     if not a.no_conditions:
-        cond = condition_table(cfg, res)
+        cond = condition_table(cfg, res, a.conditions.split(";") if a.conditions else None)
         out["conditions"] = cond
-        lines += ["", "| condition | speech/tts AUC | EER | vc EER | worst real source called fake "
-                      "| fakes called fake |",
-                  "|---|---|---|---|---|---|"]
+        lines += ["", "| condition | speech/tts AUC | EER | demo-page families AUC | EER | vc EER "
+                      "| worst real source called fake | fakes called fake |",
+                  "|---|---|---|---|---|---|---|---|"]
         for name, m in cond.items():
             worst = max(m["false_alarms"].items(), key=lambda kv: kv[1]["rate"])
+            pg = m.get("pooled_pages", {})
             lines.append(f"| {name} | {fmt(m['pooled_tts']['auc'])} | {fmt(m['pooled_tts']['eer'])} | "
+                         f"{fmt(pg.get('auc'))} | {fmt(pg.get('eer'))} | "
                          f"{fmt(m['vc']['eer'])} | {worst[1]['rate']:.1%} ({worst[0]}) | "
                          f"{m['fakes_called_fake']:.1%} |")
     text = "\n".join(lines)

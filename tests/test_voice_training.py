@@ -103,3 +103,10 @@ def test_a_demo_page_family_is_a_fold_of_its_own_and_a_real_source_of_its_own(tm
     w = _clip_weights(corpus, np.arange(n))
     assert w[n - 4] == pytest.approx(float(sum(w[i] for i, c in enumerate(corpus.clips)
                                                if c.page == "page-a" and c.label == 0)))
+
+
+def test_an_unknown_condition_is_refused_before_any_work() -> None:
+    from fakescope.train.voice import VoiceConfig, condition_table
+
+    with pytest.raises(ValueError, match="unknown conditions"):
+        condition_table(VoiceConfig(), {}, ["MP3 32 kb/s", "white noise"])

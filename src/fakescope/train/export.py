@@ -176,8 +176,8 @@ def export_voice(model: torch.nn.Module, cfg: VoiceConfig, summary: dict[str, An
         calibration=Calibration(
             a=cal[0], b=cal[1],
             fitted_on="out-of-fold file logits of the leave-one-page-out runs (every clip scored by a model "
-                      "that never heard its page, its systems or its speaker; clean and channel copies), "
-                      "classes balanced"),
+                      "that never heard its page or page family, its systems or, for LibriSpeech, its "
+                      "speaker; clean and channel copies), classes balanced"),
         threshold=summary["threshold"],
         inconclusive_band=(summary["real_below"], summary["threshold"]),
         training_data=[

@@ -362,17 +362,24 @@ def conditions() -> dict[str, Any]:
     }
 
 
-def condition_table(cfg: VoiceConfig, res: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Leave-one-page-out AUC/EER on speech/tts and vc, and real clips called fake, per
-    condition: every clean shared clip through the condition, scored by its fold's head."""
+def condition_table(cfg: VoiceConfig, res: dict[str, Any], names: list[str] | None = None,
+                    ) -> dict[str, dict[str, Any]]:
+    """Leave-one-page-out AUC/EER on speech/tts, the demo-page families and vc, and real clips
+    called fake, per condition (``names``: a subset of ``conditions()``): every clean clip
+    through the condition, scored by its fold's head."""
     from fakescope.train.voice_corpus import encoder_session, load_versions, pooled_features, speech_windows
 
+    unknown = sorted(set(names or []) - set(conditions()))
+    if unknown:
+        raise ValueError(f"unknown conditions {unknown}; known: {sorted(conditions())}")
     corpus: Corpus = res["corpus"]
     folds = fold_of(corpus)
     sess = encoder_session(cfg.cache_dir, cfg.layers, cfg.equalize)
     cal, hi = res["calibration"], res["threshold"]
     out: dict[str, dict[str, Any]] = {}
     for name, fn in conditions().items():
+        if names is not None and name not in names:
+            continue
         oof: dict[tuple[int, int], float] = {}
         for i, c in enumerate(corpus.clips):
             if c.corpus == "pseudo":
@@ -386,5 +393,7 @@ def condition_table(cfg: VoiceConfig, res: dict[str, Any]) -> dict[str, dict[str
         s = summarise(corpus, oof, 0, cal, hi)
         out[name] = {"pooled_tts": s["pooled_tts"], "vc": s["pages"]["vc"],
                      "false_alarms": s["false_alarms"], "fakes_called_fake": s["fakes_called_fake"]}
+        if "pooled_pages" in s:
+            out[name]["pooled_pages"] = s["pooled_pages"]
         log.info("%s: %s", name, json.dumps(out[name]["pooled_tts"]))
     return out
