@@ -20,7 +20,6 @@ The README beside the manifest says what each page holds and why folders were le
 from __future__ import annotations
 
 import argparse
-import csv
 import fnmatch
 import hashlib
 import io
@@ -28,13 +27,13 @@ import logging
 import re
 import subprocess
 from collections import Counter
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 
-from fakescope.train.pictures_corpus import git_dir, read_blobs
+from fakescope.train.pictures_corpus import git_dir, read_blobs, write_rows
 
 log = logging.getLogger("speech_manifest")
 ROOT = Path(__file__).resolve().parents[1]
@@ -412,15 +411,6 @@ def build(repos: Path, used: Path | None) -> tuple[list[Row], Counter[str]]:
     return rows, report
 
 
-def write_manifest(rows: list[Row], path: Path = MANIFEST) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="", encoding="utf-8") as fh:
-        w = csv.DictWriter(fh, fieldnames=[f.name for f in fields(Row)], lineterminator="\n")
-        w.writeheader()
-        for r in sorted(rows, key=lambda r: (r.repo, r.path)):
-            w.writerow(asdict(r))
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repos", type=Path, required=True, help="bare mirrors (REPOS/owner+name)")
@@ -428,7 +418,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=MANIFEST)
     a = ap.parse_args()
     rows, report = build(a.repos, a.used)
-    write_manifest(rows, a.out)
+    write_rows(rows, Row, a.out)
     print(", ".join(f"{k}: {v}" for k, v in sorted(report.items())))
     count: Counter[tuple[str, str]] = Counter()
     secs: Counter[tuple[str, str]] = Counter()

@@ -35,6 +35,7 @@ import subprocess
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -85,13 +86,19 @@ def read_manifest(path: Path = MANIFEST) -> list[Row]:
                        for f in fields(Row)}) for r in csv.DictReader(fh)]
 
 
-def write_manifest(rows: Iterable[Row], path: Path = MANIFEST) -> None:
+def write_rows(rows: Iterable[Any], row_type: type, path: Path) -> None:
+    """A manifest of dataclass rows as CSV (columns in field order, rows ordered by repository,
+    path and, where rows have one, crop): the same rows always give the same bytes."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="", encoding="utf-8") as fh:
-        w = csv.DictWriter(fh, fieldnames=[f.name for f in fields(Row)], lineterminator="\n")
+        w = csv.DictWriter(fh, fieldnames=[f.name for f in fields(row_type)], lineterminator="\n")
         w.writeheader()
-        for r in sorted(rows, key=lambda r: (r.repo, r.path, r.crop)):
+        for r in sorted(rows, key=lambda r: (r.repo, r.path, getattr(r, "crop", ""))):
             w.writerow(asdict(r))
+
+
+def write_manifest(rows: Iterable[Row], path: Path = MANIFEST) -> None:
+    write_rows(rows, Row, path)
 
 
 def git_dir(repos: Path, repo: str) -> Path:

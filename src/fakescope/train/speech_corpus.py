@@ -72,13 +72,13 @@ def table(folder: Path, scores_csv: Path, threshold: float | None = None) -> str
     eval``'s per-file scores (column ``score``; ``threshold`` defaults to the verdict's)."""
     from fakescope.evaluation.metrics import auc, eer
 
-    labels = {r["file"]: r for r in csv.DictReader((folder / "labels.csv").open(encoding="utf-8"))}
+    with (folder / "labels.csv").open(encoding="utf-8") as fh:
+        labels = {r["file"]: r for r in csv.DictReader(fh)}
     with scores_csv.open(encoding="utf-8") as fh:
-        scored = [r for r in csv.DictReader(fh)]
+        scored = list(csv.DictReader(fh))
     fam: dict[str, list[tuple[int, float, bool]]] = defaultdict(list)
     for s in scored:
-        row = labels[Path(s["file"]).relative_to(folder).as_posix() if Path(s["file"]).is_absolute()
-                     else s["file"]]
+        row = labels[s["file"]]
         if s["score"] in ("", "nan"):
             continue
         y, p = int(row["label"] == "fake"), float(s["score"])
