@@ -237,6 +237,11 @@ def export_voice(model: torch.nn.Module, cfg: VoiceConfig, summary: dict[str, An
             "Broadband noise (10 dB SNR) takes it to chance and a 0.5 s room weakens it (docs/metrics.md, "
             "'Through what speech goes through'): in noisy or reverberant recordings expect `inconclusive`.",
             "Singing, heavy music beds and strong reverberation are outside what it was trained on.",
+            "Codecs raise false alarms on some sources: through Opus 16 kb/s, 2 of the 17 real clips of the "
+            "Seed-TTS demo page were called fake (docs/metrics.md, 'Through what speech goes through').",
+            "Unseen zero-shot clones held out by page family: EER 0.28, far from 0.10 — most clones get "
+            "`inconclusive`; pages whose real and cloned files differ in native sample rate may flatter "
+            "the estimate (docs/metrics.md).",
         ],
         created=today,
     )
