@@ -1,7 +1,7 @@
 """Leave-one-page-out figures of the voice recipe, clean and through common channels.
 
     python scripts/voice_lopo.py [--data ../shared/data/speech] [--pages DATA/speech-pages] [--layers 2] \
-        [--out runs/voice-lopo]
+        [--vocoder runs/vocoder/hifigan-universal.onnx [--no-twins] [--kinds]] [--out runs/voice-lopo]
 
 For each demo page of speech/tts (and vc as one more page), the page's real recordings and
 every system that appears on it never reach training; its clips are scored by that fold's
@@ -34,6 +34,10 @@ def main() -> None:
     ap.add_argument("--hidden", type=int, default=0)
     ap.add_argument("--telephone-p", type=float, default=0.3)
     ap.add_argument("--no-pseudo", action="store_true")
+    ap.add_argument("--vocoder", type=Path, help="HiFi-GAN ONNX (python -m fakescope.synth.vocoder): vocoder "
+                                                 "twins of every real clip, and the trace-kind table")
+    ap.add_argument("--no-twins", action="store_true", help="with --vocoder: the score head skips the twins")
+    ap.add_argument("--kinds", action="store_true", help="with --vocoder: the trace-kind table too")
     ap.add_argument("--no-conditions", action="store_true", help="only the clean table")
     ap.add_argument("--conditions", help="semicolon-separated subset of the conditions (default: all), "
                                          "e.g. 'MP3 32 kb/s;telephone (300-3400 Hz, 8 kHz)'")
@@ -42,7 +46,7 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     cfg = VoiceConfig(data_dir=a.data, pages_dir=a.pages, cache_dir=a.cache, layers=a.layers,
                       equalize=not a.no_equalize, hidden=a.hidden, telephone_p=a.telephone_p,
-                      pseudo=not a.no_pseudo)
+                      pseudo=not a.no_pseudo, vocoder=a.vocoder, twins=not a.no_twins)
     res = lopo(cfg)
     corpus = res["corpus"]
     cal, hi, lo = calibrate(corpus, res["oof"])
@@ -69,6 +73,18 @@ def main() -> None:
         lines.append(f"| {src} | {m['n']} | {m['called_fake']} ({m['rate']:.1%}) |")
     lines.append(f"\nFakes called fake at the default threshold: {clean['fakes_called_fake']:.1%}")
     out = {"clean": clean, "calibration": cal, "threshold": hi, "real_below": lo}
+    if a.vocoder is not None and a.kinds:
+        from fakescope.train.voice import fold_of
+        from fakescope.train.voice_kinds import kind_heads
+
+        kinds = kind_heads(corpus, fold_of(corpus))
+        out["kinds"] = {k: {n: v for n, v in d.items() if n != "head"} for k, d in kinds.items()}
+        lines += ["", "| trace kind | its own pairs, AUC | unseen clones: demo pages AUC | speech/tts AUC "
+                      "| fires on real windows | fires on clone windows |", "|---|---|---|---|---|---|"]
+        for k, d in out["kinds"].items():
+            lines.append(f"| {k} | {d['pair_auc']:.3f} | {fmt(d['clone_auc'].get('pages'))} | "
+                         f"{fmt(d['clone_auc'].get('tts'))} | {d['fires_on_real_windows']:.1%} | "
+                         f"{d['fires_on_clone_windows']:.1%} |")
     if not a.no_conditions:
         cond = condition_table(cfg, res, a.conditions.split(";") if a.conditions else None)
         out["conditions"] = cond

@@ -43,6 +43,12 @@ def files(tmp_path_factory: pytest.TempPathFactory, voice: np.ndarray) -> dict[s
     }
 
 
+def audio_scanner_card():  # type: ignore[no-untyped-def]
+    from fakescope.models import load_model
+
+    return load_model("voice").card
+
+
 @pytest.fixture(scope="module")
 def audio_scanner() -> Scanner:
     from fakescope.config import ScanSettings
@@ -137,11 +143,20 @@ def _covers(r, seconds: float) -> None:  # type: ignore[no-untyped-def]
 def test_speech_gets_a_score_and_segments(audio_scanner: Scanner, files: dict[str, Path], name: str) -> None:
     r = audio_scanner.scan(files[name])
     assert r.verdict in ("real", "fake", "inconclusive") and r.score is not None, r.reason
-    assert r.schema_version == "1.5" and r.audio is not None and r.audio.speech_s >= 1.0
+    assert r.schema_version == "1.6" and r.audio is not None and r.audio.speech_s >= 1.0
     _covers(r, 8.0)
     scored = [s for s in r.segments if s.speech]
     assert len(scored) >= 2 and all(s.score is not None for s in scored)
     assert all(s.score is None for s in r.segments if not s.speech)
+    # every speech window names its kinds of trace; the details count them over the flagged windows
+    kinds = {k.name for k in audio_scanner_card().trace_kinds}
+    assert kinds == {"vocoder", "prosody", "spectrum"}
+    assert all(set(s.traces or {}) == kinds and all(0 <= v <= 1 for v in s.traces.values()) for s in scored)
+    assert all(s.traces is None for s in r.segments if not s.speech)
+    voice = next(a for a in r.analyzers if a.name == "voice")
+    threshold = audio_scanner_card().threshold
+    flagged = [s for s in scored if s.score >= threshold]
+    assert voice.details["trace_windows"] == {k: sum(1 for s in flagged if s.traces[k] >= 0.5) for k in kinds}
     if name == "telephone":
         assert r.audio.sample_rate == 8000
 
@@ -255,8 +270,13 @@ def test_a_synthetic_soundtrack_makes_the_clip_fake_and_a_natural_one_changes_no
 def test_html_report_has_the_voice_timeline(explaining_scanner: Scanner, files: dict[str, Path]) -> None:
     from fakescope.report.html import render_section
 
-    html = render_section(explaining_scanner.scan(files["speech"]))
+    report = explaining_scanner.scan(files["speech"])
+    html = render_section(report)
     assert "synthetic-voice probability over time" in html and "Voice: the speech" in html
+    # each scored window's kinds of trace on hover, and the key to the letters
+    assert html.count("<title>") >= sum(1 for s in report.segments if s.speech)
+    assert any(f"; traces: {k} " in html for k in ("vocoder/codec-like", "prosody", "spectrum"))
+    assert "V vocoder/codec-like, P prosody, S spectrum" in html
     quiet = render_section(explaining_scanner.scan(files["silence"]))
     assert "no speech" in quiet and "INCONCLUSIVE" in quiet
 

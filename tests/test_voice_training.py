@@ -110,3 +110,27 @@ def test_an_unknown_condition_is_refused_before_any_work() -> None:
 
     with pytest.raises(ValueError, match="unknown conditions"):
         condition_table(VoiceConfig(), {}, ["MP3 32 kb/s", "white noise"])
+
+
+def test_twins_and_kind_pairs_are_held_out_with_the_clip_they_were_made_from() -> None:
+    from fakescope.train.voice import VoiceConfig, testable_clip
+
+    base = _clips()
+    reals = [c for c in base if c.label == 0]
+    twins = [Clip(c.key + "#hifigan", "pseudo", 1, "resynth:hifigan", c.page, c.group) for c in reals]
+    kinds = [Clip(c.key + "#" + m, "kind", 1, "kind:" + m, c.page, c.group)
+             for c in reals for m in ("world", "world_prosody")]
+    corpus = _corpus(base + twins + kinds)
+    folds = fold_of(corpus)
+    fold_of_key = dict(zip((c.key for c in corpus.clips), folds.tolist(), strict=True))
+    for c in twins + kinds:
+        assert fold_of_key[c.key] == fold_of_key[c.key.split("#")[0]] != -1
+    # a twin weighs as a kind of pseudo-fake of its own, and nothing made here is ever scored as media
+    w = _clip_weights(corpus, np.flatnonzero([c.corpus != "kind" for c in corpus.clips]))
+    n_base = len(base)
+    assert float(w[n_base : n_base + len(twins)].sum()) == pytest.approx(0.25 / 3)  # piper, resynth, hifigan
+    assert not any(testable_clip(c) for c in twins + kinds)
+    # the score head never learns from kind pairs; from twins only with --twins
+    with_twins, without = corpus.scored(VoiceConfig(twins=True)), corpus.scored(VoiceConfig(twins=False))
+    assert not with_twins[n_base + len(twins):].any() and with_twins[n_base : n_base + len(twins)].all()
+    assert not without[n_base:].any() and without[:n_base].all()

@@ -114,6 +114,10 @@ def test_upload_and_report_in_a_real_browser(server, tmp_path: Path) -> None:  #
             page.wait_for_selector("#voice")
             assert "91 %" in page.inner_text("#voice")
             assert page.locator("#segments rect").count() == 3
+            # the kind of trace: one letter over the flagged window only, the shares on hover
+            assert page.locator("#segments text.kind").all_text_contents() == ["V"]
+            assert "vocoder/codec-like 80 %" in page.locator("#segments rect title").first.text_content()
+            assert "vocoder/codec-like in 1" in page.inner_text("#trace-kinds")
             page.screenshot(path=str(tmp_path / "audio.png"), full_page=True)
         finally:
             browser.close()
@@ -147,12 +151,16 @@ def _store_reports(data: Path, key: str) -> tuple[str, str]:
     audio = {**common, "file": "call.wav", "media_type": "audio", "verdict": "fake", "score": 0.91,
              "reason": "synthetic voice 0.91 >= 0.65",
              "analyzers": [{"name": "voice", "version": "1", "score": 0.91, "face_scores": None,
-                            "details": {}, "error": None, "time_ms": 5.0}],
+                            "details": {"segments_flagged": 1,
+                                        "trace_windows": {"vocoder": 1, "prosody": 0, "spectrum": 0}},
+                            "error": None, "time_ms": 5.0}],
              "audio": {"duration_s": 6.0, "sample_rate": 16000, "channels": 1, "codec": "pcm_s16le",
                        "container": "wav", "speech_s": 4.0},
-             "segments": [{"start_s": 0.0, "end_s": 2.0, "speech": True, "score": 0.95},
+             "segments": [{"start_s": 0.0, "end_s": 2.0, "speech": True, "score": 0.95,
+                           "traces": {"vocoder": 0.8, "prosody": 0.2, "spectrum": 0.1}},
                           {"start_s": 2.0, "end_s": 4.0, "speech": False, "score": None},
-                          {"start_s": 4.0, "end_s": 6.0, "speech": True, "score": 0.4}]}
+                          {"start_s": 4.0, "end_s": 6.0, "speech": True, "score": 0.4,
+                           "traces": {"vocoder": 0.6, "prosody": 0.1, "spectrum": 0.3}}]}
     db = Database(f"sqlite:///{data / 'fakescope.db'}")
     ids = []
     with db.write() as s:

@@ -64,6 +64,7 @@ class Segment:
     end_s: float
     speech: bool
     score: float | None  # calibrated probability; None without speech
+    traces: dict[str, float] | None = None  # per trace kind, its probability (voice_traces)
 
 
 def media_types(analyzer: object) -> frozenset[str]:

@@ -87,9 +87,19 @@ def analyse_window(x: np.ndarray, valid: int | None = None) -> SegmentFrames:
                          round(active * FRAME_S, 3))
 
 
-def voice_activity(x: np.ndarray, power: np.ndarray) -> tuple[int, int, float, float]:
-    """(voiced frames, active frames, loudness depth in dB, share of syllable-rate modulation)."""
-    n = power.shape[0]
+@dataclass
+class FrameFacts:
+    """Per 10 ms frame: speech-band loudness (dB re full scale), activity, periodicity, pitch."""
+
+    db: np.ndarray
+    peak: float  # 95th percentile of db
+    active: np.ndarray
+    periodic: np.ndarray  # normalised autocorrelation peak, 0..1
+    f0: np.ndarray  # Hz at that peak (meaningful where voiced)
+    voiced: np.ndarray
+
+
+def frame_facts(power: np.ndarray) -> FrameFacts:
     # Loudness of the speech band (300 Hz-4 kHz) from the spectrum (Parseval), in dB re
     # full scale: a DC offset or mains rumble, which some recordings carry louder than the
     # voice, must not hide the syllables.
@@ -98,14 +108,24 @@ def voice_activity(x: np.ndarray, power: np.ndarray) -> tuple[int, int, float, f
     db = 10 * np.log10(energy)
     peak = float(np.percentile(db, 95))
     active = (db > -55.0) & (db > peak - 35.0)
-    if not active.any():
-        return 0, 0, 0.0, 0.0
     # Periodicity: the autocorrelation is the inverse transform of the power spectrum.
     ac = np.fft.irfft(power * _NO_RUMBLE, NFFT, axis=1)[:, : _LAG_HI + 1]
-    periodic = (ac[:, _LAG_LO:] / _WIN_AC[_LAG_LO:]).max(axis=1) / (ac[:, 0] + 1e-12)
+    norm = ac[:, _LAG_LO:] / _WIN_AC[_LAG_LO:]
+    periodic = norm.max(axis=1) / (ac[:, 0] + 1e-12)
+    f0 = RATE / (_LAG_LO + norm.argmax(axis=1))
     band = power[:, _FLAT_LO:_FLAT_HI] + 1e-12
     flatness = np.exp(np.log(band).mean(axis=1)) / band.mean(axis=1)
     voiced = active & (periodic > 0.45) & (flatness < 0.35)
+    return FrameFacts(db, peak, active, periodic, f0, voiced)
+
+
+def voice_activity(x: np.ndarray, power: np.ndarray) -> tuple[int, int, float, float]:
+    """(voiced frames, active frames, loudness depth in dB, share of syllable-rate modulation)."""
+    n = power.shape[0]
+    ff = frame_facts(power)
+    db, peak, active, voiced = ff.db, ff.peak, ff.active, ff.voiced
+    if not active.any():
+        return 0, 0, 0.0, 0.0
     # Syllables: loudness that rises and falls several times a second, by several dB.
     env = np.maximum(db, peak - 40.0)
     depth = float(np.percentile(env, 90) - np.percentile(env, 10))

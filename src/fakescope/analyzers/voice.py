@@ -12,6 +12,10 @@ music; voice activity from ``speech.py``) get no score. The file's score:
 - less than ``MIN_SPEECH_S`` of speech in the whole file: no opinion (``score`` None), so
   the verdict is ``inconclusive`` with the reason "no speech".
 
+Each speech window also says what kinds of trace it carries (``voice_traces``:
+vocoder/codec-like, prosody, spectrum), from the model's extra output columns when its card
+lists ``trace_kinds``; the kinds explain the score and never change it.
+
 Windows are processed as the audio streams in, in small batches: memory does not grow
 with the length of the file.
 """
@@ -22,6 +26,7 @@ import numpy as np
 
 from fakescope.analyzers.base import AudioItem, Evidence, Segment
 from fakescope.analyzers.speech import MIN_SPEECH_S, analyse_window, windows
+from fakescope.analyzers.voice_traces import FIRES, LABELS, kind_probabilities
 from fakescope.analyzers.whisper_mel import log_mel
 from fakescope.evaluation.calibration import sigmoid
 from fakescope.models import LoadedModel, load_model
@@ -52,10 +57,14 @@ class VoiceAnalyzer:
         """Raw logits (N,) for Whisper log-mels (N, 80, 200) of 2 s windows, one window per
         run: the model's int8 activations are quantized with one range per run, so batching
         would make a window's score depend on its neighbours (it was trained one by one)."""
-        return np.array([self._run(np.ascontiguousarray(m[None], np.float32)) for m in mels])
+        return self.outputs(mels)[:, 0]
 
-    def _run(self, x: np.ndarray) -> float:
-        return float(self._model.session.run(["logit"], {"input": x})[0][0, 0])  # type: ignore[attr-defined]
+    def outputs(self, mels: np.ndarray) -> np.ndarray:
+        """(N, 1 + kinds): the score logit, then the trace kinds' logits (``voice_traces``)."""
+        return np.stack([self._run(np.ascontiguousarray(m[None], np.float32)) for m in mels])
+
+    def _run(self, x: np.ndarray) -> np.ndarray:
+        return np.asarray(self._model.session.run(["logit"], {"input": x})[0][0], np.float64)  # type: ignore[attr-defined]
 
     def probability(self, logits: np.ndarray | float) -> np.ndarray:
         c = self.card.calibration
@@ -70,10 +79,12 @@ class VoiceAnalyzer:
         def flush() -> None:
             if not pending:
                 return
-            out = self.logits(np.stack([f for _, f in pending]))
-            for (i, _), lg in zip(pending, out, strict=True):
-                logits.append(float(lg))
-                segments[i].score = round(float(self.probability(lg)), 4)
+            out = self.outputs(np.stack([f for _, f in pending]))
+            for (i, _), row in zip(pending, out, strict=True):
+                logits.append(float(row[0]))
+                segments[i].score = round(float(self.probability(row[0])), 4)
+                if self.card.trace_kinds:
+                    segments[i].traces = kind_probabilities(row, self.card.trace_kinds)
             pending.clear()
 
         for w in windows(item.chunks()):
@@ -99,11 +110,20 @@ class VoiceAnalyzer:
         file_logit = trimmed_mean(logits)
         score = float(self.probability(file_logit))
         details["logit"] = round(file_logit, 4)
-        flagged = sum(1 for s in segments if s.score is not None and s.score >= self.card.threshold)
+        flagged_segs = [s for s in segments if s.score is not None and s.score >= self.card.threshold]
+        flagged = len(flagged_segs)
         details["segments_flagged"] = flagged
+        kinds = {k.name: sum(1 for s in flagged_segs if s.traces and s.traces.get(k.name, 0.0) >= FIRES)
+                 for k in self.card.trace_kinds}
+        if kinds:
+            details["trace_windows"] = kinds  # flagged windows in which each kind fired
         if score >= self.card.inconclusive_band[1]:
-            details["findings"] = [
-                f"the voice sounds synthesised or converted in {flagged} of {len(logits)} speech segments"]
+            said = f"the voice sounds synthesised or converted in {flagged} of {len(logits)} speech segments"
+            if any(kinds.values()):
+                said += "; traces in them: " + ", ".join(
+                    f"{LABELS.get(k, k)} in {n}"
+                    for k, n in sorted(kinds.items(), key=lambda kv: -kv[1]) if n)
+            details["findings"] = [said]
         return Evidence(score=round(score, 4), details=details, segments=segments)
 
 

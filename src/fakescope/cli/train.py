@@ -175,11 +175,17 @@ def train_generated_head(features: tuple[Path, ...], out_dir: Path, folds: int, 
 @click.option("--telephone-p", type=click.FloatRange(0, 1), default=0.3, show_default=True,
               help="Share of training windows band-limited to the telephone band.")
 @click.option("--no-pseudo", is_flag=True, help="Without re-synthesised and TTS pseudo-fakes (ablation).")
+@click.option("--vocoder", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="HiFi-GAN ONNX from `python -m fakescope.synth.vocoder`: a vocoder twin of every real "
+                   "clip, and the pairs that train the trace kinds (vocoder/codec-like, prosody, spectrum).")
+@click.option("--twins/--no-twins", default=True, show_default=True,
+              help="With --vocoder: the score head learns from the vocoder twins too (--no-twins: only the "
+                   "trace kinds do).")
 @click.option("--version", "version", default="2.0.0", show_default=True)
 @click.option("--lopo-only", is_flag=True, help="Print the leave-one-page-out table; export nothing.")
 def train_voice(data_dir: Path, pages_dir: Path | None, out_dir: Path, cache_dir: Path, layers: int,
-                hidden: int, equalize: bool, steps: int, telephone_p: float, no_pseudo: bool, version: str,
-                lopo_only: bool) -> None:
+                hidden: int, equalize: bool, steps: int, telephone_p: float, no_pseudo: bool,
+                vocoder: Path | None, twins: bool, version: str, lopo_only: bool) -> None:
     """Train the voice model (bona fide vs synthesised/converted speech); export ONNX + card."""
     try:
         from fakescope.train.voice import VoiceConfig, lopo, summarise, train_final
@@ -189,8 +195,8 @@ def train_voice(data_dir: Path, pages_dir: Path | None, out_dir: Path, cache_dir
     cfg = VoiceConfig(data_dir=data_dir, pages_dir=pages_dir, out_dir=out_dir, cache_dir=cache_dir,
                       layers=layers, hidden=hidden,
                       equalize=equalize,
-                      steps=steps, telephone_p=telephone_p, pseudo=not no_pseudo, version=version,
-                      command=command_line())
+                      steps=steps, telephone_p=telephone_p, pseudo=not no_pseudo, vocoder=vocoder,
+                      twins=twins, version=version, command=command_line())
     if lopo_only:
         res = lopo(cfg)
         click.echo(json.dumps(summarise(res["corpus"], res["oof"]), indent=2, default=float))

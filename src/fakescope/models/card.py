@@ -59,6 +59,17 @@ class Metric(BaseModel):
     measured: dt.date
 
 
+class TraceKind(BaseModel):
+    """An extra output column that names a kind of trace (the voice model's trace kinds)."""
+
+    name: str
+    column: int = Field(ge=1, description="column of the model's output beside the score's column 0")
+    calibration: Calibration
+    trained_on: str
+    held_out: dict[str, float] = Field(default_factory=dict,
+                                       description="held-out window AUCs: on its own pairs, on unseen clones")
+
+
 class ModelCard(BaseModel):
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
 
@@ -84,6 +95,7 @@ class ModelCard(BaseModel):
     license: str
     metrics: list[Metric] = Field(default_factory=list)
     limitations: list[str] = Field(default_factory=list)
+    trace_kinds: list[TraceKind] = Field(default_factory=list)
     created: dt.date
 
     @classmethod

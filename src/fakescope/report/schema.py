@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from fakescope.provenance.models import Provenance
 
-SCHEMA_VERSION = "1.5"
+SCHEMA_VERSION = "1.6"
 
 Verdict = Literal["fake", "real", "inconclusive", "no_face", "error"]
 EvidenceKind = Literal["face_manipulation", "generated_image", "temporal", "synthetic_voice", "provenance"]
@@ -127,6 +127,9 @@ class AudioSegment(BaseModel):
     score: float | None = Field(
         None, ge=0, le=1, description="probability that this window's speech is synthesised or converted; "
         "null without speech")
+    traces: dict[str, float] | None = Field(
+        None, description="per kind of trace (vocoder, prosody, spectrum), the probability that this window "
+        "carries it; explains the score, never changes it; null without speech or trace heads")
 
 
 class ScanReport(BaseModel):

@@ -71,7 +71,8 @@ def run_audio_analyzers(analyzers: list[Analyzer], item: AudioItem) -> AudioEvid
         out.reports.append(AnalyzerResult(name=a.name, version=a.version, score=ev.score, details=ev.details,
                                           time_ms=ms_since(ta)))
         if ev.segments is not None and not out.segments:
-            out.segments = [AudioSegment(start_s=s.start_s, end_s=s.end_s, speech=s.speech, score=s.score)
+            out.segments = [AudioSegment(start_s=s.start_s, end_s=s.end_s, speech=s.speech, score=s.score,
+                                         traces=s.traces)
                             for s in ev.segments]
             speech = ev.details.get("speech_s")
             out.speech_s = float(speech) if isinstance(speech, (int, float)) else None

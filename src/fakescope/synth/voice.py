@@ -135,6 +135,55 @@ def world_synthesis(f0: np.ndarray, sp: np.ndarray, ap: np.ndarray, rate: int = 
     return _level_like(y, np.sqrt(np.mean(y**2)))
 
 
+def _smooth_rows(a: np.ndarray, k: int) -> np.ndarray:
+    """Moving average over ``k`` frames (rows), edges held."""
+    pad = np.pad(a, ((k // 2, k - 1 - k // 2), (0, 0)), mode="edge")
+    c = np.cumsum(pad, axis=0)
+    c = np.concatenate([np.zeros((1, a.shape[1])), c])
+    return (c[k:] - c[:-k]) / k
+
+
+def tts_like_pitch(f0: np.ndarray, range_scale: float) -> np.ndarray:
+    """A WORLD pitch track (0 = unvoiced) as TTS renders it: the contour through voiced frames
+    smoothed over 31 frames (~150 ms: micro-prosody gone), its range scaled towards the mean."""
+    voiced = f0 > 0
+    if not voiced.any():
+        return f0.copy()
+    lf = np.log(np.where(voiced, f0, 1.0))
+    mean = float(lf[voiced].mean())
+    filled = np.interp(np.arange(len(lf)), np.flatnonzero(voiced), lf[voiced])
+    slow = _smooth_rows(filled[:, None], 31)[:, 0]
+    return np.where(voiced, np.exp(mean + range_scale * (slow - mean)), 0.0)
+
+
+def tts_like_envelope(sp: np.ndarray, dims: int) -> np.ndarray:
+    """A WORLD spectral envelope as an acoustic model renders it: coded to ``dims`` cepstral
+    dimensions and smoothed over 9 frames (~40 ms)."""
+    pw = _pyworld()
+    fft = (sp.shape[1] - 1) * 2
+    coded = pw.code_spectral_envelope(np.ascontiguousarray(sp), RATE, dims)
+    decoded = pw.decode_spectral_envelope(np.ascontiguousarray(coded), RATE, fft)
+    return np.ascontiguousarray(np.exp(_smooth_rows(np.log(decoded + 1e-16), 9)))
+
+
+def kind_pairs(x: np.ndarray, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Three WORLD re-syntheses of ``x`` that differ in one kind of trace only:
+
+    - ``world``: analysis and synthesis as they are (the reference of the pairs);
+    - ``world_prosody``: the pitch contour made TTS-like: voiced runs' pitch smoothed over
+      ~150 ms (micro-prosody gone) and its range pulled towards the mean; timbre untouched;
+    - ``world_spectrum``: the spectral envelope made acoustic-model-like: coded to few
+      cepstral dimensions and smoothed over ~40 ms (over-smoothed timbre); pitch untouched.
+    """
+    f0, sp, ap = world_analysis(x)
+    f0p = tts_like_pitch(f0, float(rng.uniform(0.3, 0.6)))
+    sps = tts_like_envelope(sp, int(rng.choice([16, 20, 24])))
+    out = {"world": world_synthesis(f0, sp, ap), "world_prosody": world_synthesis(f0p, sp, ap),
+           "world_spectrum": world_synthesis(f0, sps, ap)}
+    rms = float(np.sqrt(np.mean(x.astype(np.float64) ** 2)))
+    return {k: _level_like(v[: len(x)], rms) for k, v in out.items()}
+
+
 # --- STFT-domain methods --------------------------------------------------------------------
 def _stft(x: np.ndarray, n_fft: int = 1024, hop: int = 256) -> np.ndarray:
     from scipy.signal import stft

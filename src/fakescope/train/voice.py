@@ -45,6 +45,8 @@ MAX_MISSED = 0.10  # share of synthetic clips the `real` verdict may let through
 class VoiceConfig:
     data_dir: Path = Path("../shared/data/speech")
     pages_dir: Path | None = None  # the prepared demo-page corpus (speech_corpus prepare)
+    vocoder: Path | None = None  # fakescope.synth.vocoder's ONNX: a HiFi-GAN twin of every real clip
+    twins: bool = True  # the score head learns from the vocoder twins (False: they only train trace kinds)
     out_dir: Path = Path("runs/voice")
     cache_dir: Path = Path("runs/voice-cache")
     layers: int = 2
@@ -76,15 +78,33 @@ class VoiceHead(nn.Module):
         return self.net((pooled - self.mu) / self.sd)
 
 
-class VoiceModel(nn.Module):
-    """What ships: log-mel (N, 80, 200) -> logit (N, 1)."""
+class KindHeads(nn.Module):
+    """The trace kinds' linear heads (``voice_kinds``), standardisation folded into the weights."""
 
-    def __init__(self, encoder: WhisperEncoder, head: VoiceHead) -> None:
+    def __init__(self, heads: list[tuple[np.ndarray, np.ndarray, np.ndarray, float]]) -> None:
         super().__init__()
-        self.encoder, self.head = encoder, head
+        w = np.stack([hw / sd for mu, sd, hw, _ in heads])
+        b = np.array([hb - float((hw / sd) @ mu) for mu, sd, hw, hb in heads])
+        self.linear = nn.Linear(w.shape[1], len(heads))
+        with torch.no_grad():
+            self.linear.weight.copy_(torch.from_numpy(w.astype(np.float32)))
+            self.linear.bias.copy_(torch.from_numpy(b.astype(np.float32)))
+
+    def forward(self, pooled: torch.Tensor) -> torch.Tensor:
+        return self.linear(pooled)
+
+
+class VoiceModel(nn.Module):
+    """What ships: log-mel (N, 80, 200) -> logit (N, 1 + kinds): the score, then the trace kinds."""
+
+    def __init__(self, encoder: WhisperEncoder, head: VoiceHead, kinds: KindHeads | None = None) -> None:
+        super().__init__()
+        self.encoder, self.head, self.kinds = encoder, head, kinds
 
     def forward(self, mel: torch.Tensor) -> torch.Tensor:
-        return self.head(self.encoder.pooled(mel))
+        pooled = self.encoder.pooled(mel)
+        score = self.head(pooled)
+        return score if self.kinds is None else torch.cat([score, self.kinds(pooled)], dim=1)
 
 
 # --- data --------------------------------------------------------------------------------------
@@ -94,13 +114,18 @@ class Corpus:
     feats: Features
     label: np.ndarray  # per clip
 
+    def scored(self, cfg: VoiceConfig) -> np.ndarray:
+        """Per clip: may the score head learn from it? (Kind pairs never; twins if ``cfg.twins``.)"""
+        return np.array([c.corpus != "kind" and (cfg.twins or not c.system.startswith("resynth:hifigan"))
+                         for c in self.clips])
+
     @property
     def pages(self) -> list[str]:
         return [*sorted({c.page for c in self.clips if is_page(c)}), "vc"]
 
 
 def load_corpus(cfg: VoiceConfig) -> Corpus:
-    clips = build_waves(cfg.data_dir, cfg.cache_dir, cfg.workers, cfg.pseudo, cfg.pages_dir)
+    clips = build_waves(cfg.data_dir, cfg.cache_dir, cfg.workers, cfg.pseudo, cfg.pages_dir, cfg.vocoder)
     feats = build_features(clips, cfg.cache_dir, cfg.layers, cfg.equalize)
     return Corpus(clips, feats, np.array([c.label for c in clips]))
 
@@ -114,8 +139,8 @@ def fold_of(corpus: Corpus) -> np.ndarray:
     pages = corpus.pages
     out = np.full(len(corpus.clips), -1)
     for i, c in enumerate(corpus.clips):
-        if c.corpus in ("tts", "vc", "pages"):
-            out[i] = pages.index(c.page)
+        if c.corpus in ("tts", "vc", "pages") or (c.corpus in ("pseudo", "kind") and c.page in pages):
+            out[i] = pages.index(c.page)  # a vocoder twin goes where its real clip goes
         elif c.group.startswith("ls:"):
             out[i] = _h(c.group) % len(pages)
         elif c.group.startswith("vc:"):
@@ -131,7 +156,7 @@ def _clip_weights(corpus: Corpus, clips: np.ndarray) -> np.ndarray:
         if c.label == 0:
             return "R:" + c.corpus + (":" + c.page if is_page(c) else "")
         if c.corpus == "pseudo":
-            return "P:" + (c.system if c.system.startswith("tts") else "resynth")
+            return "P:" + (c.system if c.system.startswith(("tts", "resynth:hifigan")) else "resynth")
         return "S:" + c.system
 
     kinds = np.array([kind(corpus.clips[i]) for i in clips])
@@ -200,6 +225,11 @@ def file_logits(corpus: Corpus, rows: np.ndarray, logits: np.ndarray) -> dict[tu
     return {k: trimmed_mean(v) for k, v in acc.items()}
 
 
+def testable_clip(c: Clip) -> bool:
+    """Real media of a source, not a clip made here (pseudo-fakes, twins, kind pairs)."""
+    return c.corpus not in ("pseudo", "kind")
+
+
 # --- leave one page out ----------------------------------------------------------------------------
 def lopo(cfg: VoiceConfig, corpus: Corpus | None = None) -> dict[str, Any]:
     corpus = corpus or load_corpus(cfg)
@@ -207,13 +237,15 @@ def lopo(cfg: VoiceConfig, corpus: Corpus | None = None) -> dict[str, Any]:
     f = corpus.feats
     win_fold = folds[f.clip]
     systems = np.array([c.system for c in corpus.clips])
-    testable = np.array([c.corpus != "pseudo" for c in corpus.clips])
+    testable = np.array([testable_clip(c) for c in corpus.clips])
+    scored = corpus.scored(cfg)
     oof: dict[tuple[int, int], float] = {}
     oof_tel: dict[tuple[int, int], float] = {}
     heads = []
     for k, page in enumerate(corpus.pages):
-        held = {c.system for c in corpus.clips if c.page == page and c.label == 1}
-        train_rows = np.flatnonzero((win_fold != k) & ~np.isin(systems[f.clip], sorted(held)))
+        held = {c.system for c in corpus.clips if c.page == page and c.label == 1 and testable_clip(c)}
+        train_rows = np.flatnonzero((win_fold != k) & ~np.isin(systems[f.clip], sorted(held))
+                                    & scored[f.clip])
         test_rows = np.flatnonzero((win_fold == k) & testable[f.clip])
         head = train_head(corpus, train_rows, cfg, cfg.seed + k)
         heads.append(head)
@@ -325,7 +357,7 @@ def train_final(cfg: VoiceConfig) -> Path:
         "calibration": calibration, "threshold": hi, "real_below": lo, "date": dt.date.today().isoformat(),
     }
     log.info("leave-one-page-out: %s", json.dumps(summary["clean"]["pooled_tts"]))
-    head = train_head(corpus, np.arange(len(corpus.feats.clip)), cfg, cfg.seed)
+    head = train_head(corpus, np.flatnonzero(corpus.scored(cfg)[corpus.feats.clip]), cfg, cfg.seed)
     encoder = WhisperEncoder.from_ct2(model_file(), layers=cfg.layers, equalize=cfg.equalize).eval()
     cfg.out_dir.mkdir(parents=True, exist_ok=True)
     (cfg.out_dir / "lopo.json").write_text(json.dumps(summary, indent=1, default=float))
@@ -336,7 +368,17 @@ def train_final(cfg: VoiceConfig) -> Path:
     sess = encoder_session(cfg.cache_dir, cfg.layers, cfg.equalize)
     pooled = np.concatenate([sess.run(["pooled"], {"input": m[None]})[0] for m in mels])
     summary["_check_logits"] = window_logits(head, pooled)
-    return export_voice(VoiceModel(encoder.crop_positions(mels.shape[2]), head).eval(), cfg, summary)
+    kinds = None
+    if any(c.corpus == "kind" for c in corpus.clips):
+        from fakescope.train.voice_kinds import kind_heads, linear_logits
+
+        found = kind_heads(corpus, fold_of(corpus))
+        kinds = KindHeads([found[k]["head"] for k in found])
+        summary["kinds"] = {k: {n: v for n, v in d.items() if n != "head"} for k, d in found.items()}
+        summary["_check_kind_logits"] = np.stack([linear_logits(found[k]["head"], pooled) for k in found], 1)
+        public = {k: v for k, v in summary.items() if not k.startswith("_")}
+        (cfg.out_dir / "lopo.json").write_text(json.dumps(public, indent=1, default=float))
+    return export_voice(VoiceModel(encoder.crop_positions(mels.shape[2]), head, kinds).eval(), cfg, summary)
 
 
 # --- what speech goes through ------------------------------------------------------------------------
@@ -382,7 +424,7 @@ def condition_table(cfg: VoiceConfig, res: dict[str, Any], names: list[str] | No
             continue
         oof: dict[tuple[int, int], float] = {}
         for i, c in enumerate(corpus.clips):
-            if c.corpus == "pseudo":
+            if not testable_clip(c):
                 continue
             rng = np.random.default_rng(_h(c.key + name))
             ws = speech_windows(fn(load_versions(cfg.cache_dir, c)[0], rng))

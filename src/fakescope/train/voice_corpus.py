@@ -128,6 +128,24 @@ def _reading_job(args: tuple[str, int, int]) -> np.ndarray:
     return READERS[voice](SENTENCES[k], rng)
 
 
+_RESYNTH: dict[str, object] = {}
+
+
+def _vocoder_job(args: tuple[str, str, str]) -> list[tuple[str, list[np.ndarray]]]:
+    """The real clip ``file`` re-synthesised by the vocoder at ``model`` (one of its methods,
+    chosen by the clip's key: two in three from its mel, one in three through the tokens),
+    clean and through its channels."""
+    from fakescope.synth.vocoder import Resynth
+
+    file, key, model = args
+    if model not in _RESYNTH:  # one session per worker process
+        _RESYNTH[model] = Resynth(Path(model))
+    tokens = _seed(key) % 3 == 0
+    method = "hifigan_tokens" if tokens else "hifigan"
+    y = _RESYNTH[model](decode(file), tokens=tokens)  # type: ignore[operator]
+    return [(method, _channels_job((f"{key}#{method}", y)))]
+
+
 def _channels_job(args: tuple[str, np.ndarray]) -> list[np.ndarray]:
     from fakescope.synth.voice import degrade
 
@@ -137,10 +155,18 @@ def _channels_job(args: tuple[str, np.ndarray]) -> list[np.ndarray]:
 
 
 def build_waves(data_dir: Path, cache_dir: Path, workers: int = 2, pseudo: bool = True,
-                pages_dir: Path | None = None) -> list[Clip]:
-    """Every clip's waveforms (clean + channels) as int16 in ``cache_dir/waves``; the clip list."""
+                pages_dir: Path | None = None, vocoder: Path | None = None) -> list[Clip]:
+    """Every clip's waveforms (clean + channels) as int16 in ``cache_dir/waves``; the clip list.
+
+    ``vocoder`` (``fakescope.synth.vocoder``): every real clip, of every source, also
+    re-synthesised by it; each twin keeps its real clip's page and group, so it is held out
+    with the page it came from.
+    """
     from fakescope.synth.voice import SENTENCES, espeak_available
 
+    if vocoder is not None:  # the corpus without twins first (cached), then the twins after it
+        base = build_waves(data_dir, cache_dir, workers, pseudo, pages_dir)
+        return _with_kind_pairs(_with_vocoder_twins(base, cache_dir, workers, vocoder), cache_dir, workers)
     wave_dir = cache_dir / "waves"
     wave_dir.mkdir(parents=True, exist_ok=True)
     pages = list_pages(pages_dir) if pages_dir is not None else []
@@ -180,9 +206,65 @@ def build_waves(data_dir: Path, cache_dir: Path, workers: int = 2, pseudo: bool 
         log.info("channels for %d waveforms (%.0f s)", len(todo), time.time() - t0)
         for c, vs in zip(todo, pool.map(_channels_job, [(c.key, waves[c.key]) for c in todo], chunksize=8),
                          strict=True):
-            np.savez(wave_path(cache_dir, c), *[(np.clip(v, -1, 1) * 32767).astype(np.int16) for v in vs])
+            _save_versions(wave_path(cache_dir, c), vs)
     listing.write_text(json.dumps([asdict(c) for c in clips]))
     return clips
+
+
+def _save_versions(path: Path, versions: list[np.ndarray]) -> None:
+    np.savez(path, *[(np.clip(v, -1, 1) * 32767).astype(np.int16) for v in versions])
+
+
+def _made_from_reals(clips: list[Clip], cache_dir: Path, workers: int, listing: Path, corpus: str,
+                     job, args) -> list[Clip]:  # type: ignore[no-untyped-def]
+    """``clips`` and, after them, what ``job(args(real))`` makes of every real clip: a list of
+    (method, clean + channel versions) each, kept as clips of ``corpus`` with their real clip's
+    page and group (so each is held out with it); listed and cached apart from ``clips``."""
+    if listing.is_file():
+        out = [Clip(**c) for c in json.loads(listing.read_text())]
+        if all(wave_path(cache_dir, c).is_file() for c in out):
+            return out
+    reals = [c for c in clips if c.label == 0 and c.corpus not in ("pseudo", "kind")]
+    made: list[Clip] = []
+    t0 = time.time()
+    log.info("%s: %d real clips", corpus, len(reals))
+    with ProcessPoolExecutor(workers) as pool:
+        for n, (c, results) in enumerate(zip(reals, pool.map(job, [args(c) for c in reals]), strict=True)):
+            for method, vs in results:
+                system = ("resynth:" if corpus == "pseudo" else "kind:") + method
+                k = Clip(f"{c.key}#{method}", corpus, 1, system, c.page, c.group)
+                made.append(k)
+                _save_versions(wave_path(cache_dir, k), vs)
+            if n % 100 == 0:
+                log.info("%s: %d/%d (%.0f s)", corpus, n, len(reals), time.time() - t0)
+    out = clips + made
+    listing.write_text(json.dumps([asdict(c) for c in out]))
+    return out
+
+
+def _with_vocoder_twins(clips: list[Clip], cache_dir: Path, workers: int, vocoder: Path) -> list[Clip]:
+    """``clips`` and, after them, a vocoder twin of every real clip."""
+    tag = hashlib.sha1("".join(c.key for c in clips).encode() + vocoder.read_bytes()).hexdigest()[:8]
+    return _made_from_reals(clips, cache_dir, workers, cache_dir / f"clips-v{CORPUS_VERSION}-voc{tag}.json",
+                            "pseudo", _vocoder_job, lambda c: (c.file, c.key, str(vocoder)))
+
+
+def _kind_job(args: tuple[str, str]) -> list[tuple[str, list[np.ndarray]]]:
+    from fakescope.synth.voice import kind_pairs
+
+    file, key = args
+    pairs = kind_pairs(decode(file), np.random.default_rng(_seed(key) + 7))
+    return [(m, _channels_job((f"{key}#{m}", y))) for m, y in pairs.items()]
+
+
+def _with_kind_pairs(clips: list[Clip], cache_dir: Path, workers: int) -> list[Clip]:
+    """``clips`` and, after them, the kind pairs of every real clip (``synth.voice.kind_pairs``):
+    corpus ``kind``, never a training example of the score; they train and measure the trace-kind
+    heads (a WORLD re-synthesis against the same with only its prosody, or only its envelope, made
+    TTS-like)."""
+    tag = hashlib.sha1("".join(c.key for c in clips).encode()).hexdigest()[:8]
+    return _made_from_reals(clips, cache_dir, workers, cache_dir / f"clips-v{CORPUS_VERSION}-kinds{tag}.json",
+                            "kind", _kind_job, lambda c: (c.file, c.key))
 
 
 def wave_path(cache_dir: Path, c: Clip) -> Path:
@@ -242,14 +324,22 @@ def build_features(clips: list[Clip], cache_dir: Path, layers: int, equalize: bo
     from fakescope.synth.voice import telephone
 
     eq = "-eq" if equalize else ""
-    path = cache_dir / f"features-v{CORPUS_VERSION}-L{layers}{eq}-int8b1-{len(clips)}.npz"
+    stem = f"features-v{CORPUS_VERSION}-L{layers}{eq}-int8b1"
+    path = cache_dir / f"{stem}-{len(clips)}.npz"
     if path.is_file():
-        with np.load(path) as z:
-            return Features(z["full"], z["telephone"], z["clip"], z["version"])
+        return _load_features(path)
     sess = encoder_session(cache_dir, layers, equalize)
     full, tel, ci, vi = [], [], [], []
+    start = 0
+    prefix = cached_prefix(clips, cache_dir, stem)
+    if prefix is not None:  # a listing that this one extends (new pseudo-fakes come last)
+        old, start = _load_features(prefix[0]), prefix[1]
+        full, tel, ci, vi = [old.full], [old.telephone], old.clip.tolist(), old.version.tolist()
+        log.info("features: reusing %d clips' windows", start)
     t0 = time.time()
     for i, c in enumerate(clips):
+        if i < start:
+            continue
         for v, x in enumerate(load_versions(cache_dir, c)):
             ws = speech_windows(x)
             if not ws:
@@ -265,3 +355,22 @@ def build_features(clips: list[Clip], cache_dir: Path, layers: int, equalize: bo
     feats = Features(np.concatenate(full), np.concatenate(tel), np.array(ci, np.int32), np.array(vi, np.int8))
     np.savez(path, full=feats.full, telephone=feats.telephone, clip=feats.clip, version=feats.version)
     return feats
+
+
+def _load_features(path: Path) -> Features:
+    with np.load(path) as z:
+        return Features(z["full"], z["telephone"], z["clip"], z["version"])
+
+
+def cached_prefix(clips: list[Clip], cache_dir: Path, stem: str) -> tuple[Path, int] | None:
+    """``stem-N.npz`` of the longest cached clip listing (N clips) that ``clips`` starts with
+    (keys compared), and N: per-window arrays of its clips can be reused as they are."""
+    keys = [c.key for c in clips]
+    best: tuple[int, Path] | None = None
+    for listing in cache_dir.glob(f"clips-v{CORPUS_VERSION}*.json"):
+        old = [c["key"] for c in json.loads(listing.read_text())]
+        n = len(old)
+        path = cache_dir / f"{stem}-{n}.npz"
+        if n < len(keys) and old == keys[:n] and path.is_file() and (best is None or n > best[0]):
+            best = (n, path)
+    return None if best is None else (best[1], best[0])

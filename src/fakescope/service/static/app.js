@@ -461,6 +461,8 @@ function videoCard(r) {
   return card;
 }
 
+const TRACE_LABELS = { vocoder: "vocoder/codec-like", prosody: "prosody", spectrum: "spectrum" };
+
 function segmentsChart(r) {
   const W = 760, H = 120, L = 44, R = 12, T = 8, B = 30;
   const w = W - L - R, h = H - T - B;
@@ -473,7 +475,17 @@ function segmentsChart(r) {
       : seg.score >= BAND[1] ? "#ef5350" : seg.score >= BAND[0] ? "#ffca28" : "#66bb6a";
     const height = seg.speech && seg.score !== null ? Math.max(3, h * seg.score) : 3;
     const width = Math.max(1, x(seg.end_s) - x(seg.start_s) - 1);
-    chart.append(svg("rect", { x: x(seg.start_s) + 0.5, y: T + h - height, width, height, fill: colour }));
+    const bar = svg("rect", { x: x(seg.start_s) + 0.5, y: T + h - height, width, height, fill: colour });
+    const kinds = Object.entries(seg.traces || {}).sort((a, b) => b[1] - a[1]);
+    let tip = `${seg.start_s.toFixed(1)}–${seg.end_s.toFixed(1)} s` + (seg.score === null ? ": no speech" : `: ${pct(seg.score)}`);
+    if (kinds.length) tip += "; traces: " + kinds.map(([k, v]) => `${TRACE_LABELS[k] || k} ${pct(v)}`).join(", ");
+    bar.append(svg("title", {}, tip));
+    chart.append(bar);
+    const fired = kinds.filter(([, v]) => v >= 0.5).map(([k]) => k[0].toUpperCase()).join("");
+    if (fired && seg.score !== null && seg.score >= BAND[1] && width >= 7) {
+      chart.append(svg("text", { x: x(seg.start_s) + 0.5 + width / 2, y: T + h - height - 2, "text-anchor": "middle",
+                                 class: "kind" }, fired));
+    }
   }
   for (let k = 0; k <= 5; k++) {
     const t = (dur * k) / 5;
@@ -500,6 +512,17 @@ function voiceCard(r) {
   } else {
     card.append(el("p", {}, "Probability that the voice is synthesised or converted: ",
       el("strong", { text: pct(a.score) }), ` — ${faceWord(a.score)[0].replace("unaltered", "natural")}.`));
+    const tw = a.details && a.details.trace_windows;
+    const flagged = a.details && a.details.segments_flagged;
+    if (tw && flagged) {
+      const parts = Object.entries(tw).filter(([, n]) => n > 0).sort((p, q) => q[1] - p[1])
+        .map(([k, n]) => `${TRACE_LABELS[k] || k} in ${n}`);
+      card.append(el("p", { id: "trace-kinds", text: `Kinds of trace in the ${flagged} flagged window` +
+        `${flagged === 1 ? "" : "s"}: ` + (parts.length ? parts.join(", ") : "none of the known kinds stands out") +
+        " (each stronger there than in 95 % of real speech; letters over the bars: V vocoder/codec-like, " +
+        "P prosody, S spectrum). Today's clones carry these kinds little more often than real speech: " +
+        "a kind found is a fact about the window, none found says nothing." }));
+    }
   }
   if (r.segments && r.segments.length) {
     card.append(segmentsChart(r), el("p", { class: "muted", text: "Each bar is a 2-second window: its height " +
