@@ -1,7 +1,7 @@
 """Leave-one-page-out figures of the voice recipe, clean and through common channels.
 
     python scripts/voice_lopo.py [--data ../shared/data/speech] [--pages DATA/speech-pages] [--layers 2] \
-        [--vocoder runs/vocoder/hifigan-universal.onnx [--no-twins] [--kinds]] [--out runs/voice-lopo]
+        [--vocoder runs/vocoder/hifigan-universal.onnx [--twins] [--kinds]] [--out runs/voice-lopo]
 
 For each demo page of speech/tts (and vc as one more page), the page's real recordings and
 every system that appears on it never reach training; its clips are scored by that fold's
@@ -36,7 +36,8 @@ def main() -> None:
     ap.add_argument("--no-pseudo", action="store_true")
     ap.add_argument("--vocoder", type=Path, help="HiFi-GAN ONNX (python -m fakescope.synth.vocoder): vocoder "
                                                  "twins of every real clip, and the trace-kind table")
-    ap.add_argument("--no-twins", action="store_true", help="with --vocoder: the score head skips the twins")
+    ap.add_argument("--twins", action="store_true",
+                    help="with --vocoder: the score head learns from the twins too")
     ap.add_argument("--kinds", action="store_true", help="with --vocoder: the trace-kind table too")
     ap.add_argument("--no-conditions", action="store_true", help="only the clean table")
     ap.add_argument("--conditions", help="semicolon-separated subset of the conditions (default: all), "
@@ -46,7 +47,7 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     cfg = VoiceConfig(data_dir=a.data, pages_dir=a.pages, cache_dir=a.cache, layers=a.layers,
                       equalize=not a.no_equalize, hidden=a.hidden, telephone_p=a.telephone_p,
-                      pseudo=not a.no_pseudo, vocoder=a.vocoder, twins=not a.no_twins)
+                      pseudo=not a.no_pseudo, vocoder=a.vocoder, twins=a.twins)
     res = lopo(cfg)
     corpus = res["corpus"]
     cal, hi, lo = calibrate(corpus, res["oof"])

@@ -46,7 +46,9 @@ class VoiceConfig:
     data_dir: Path = Path("../shared/data/speech")
     pages_dir: Path | None = None  # the prepared demo-page corpus (speech_corpus prepare)
     vocoder: Path | None = None  # fakescope.synth.vocoder's ONNX: a HiFi-GAN twin of every real clip
-    twins: bool = True  # the score head learns from the vocoder twins (False: they only train trace kinds)
+    # The score head learns from the vocoder twins too (off: they only train the trace kinds;
+    # with them the unseen page families lost 0.02 AUC, docs/metrics.md "Vocoder twins").
+    twins: bool = False
     out_dir: Path = Path("runs/voice")
     cache_dir: Path = Path("runs/voice-cache")
     layers: int = 2

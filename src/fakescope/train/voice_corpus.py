@@ -14,6 +14,10 @@ its recording conditions come from) and *group* (what must never straddle a spli
   vc and LibriSpeech utterance (``fakescope.synth.voice``), and readings of public-domain
   sentences by espeak-ng, Piper (VITS) and hibari (StyleTTS 2-style), stock voices only
   (``fakescope.synth.neural_tts``).
+- with a vocoder (``--vocoder``, ``fakescope.synth.vocoder``), made from every real clip of
+  every source and listed after the rest (so cached features of the shorter list are
+  reused): its HiFi-GAN twin (corpus ``pseudo``) and its WORLD kind pairs (corpus ``kind``:
+  plain, TTS-like pitch, TTS-like envelope), each keeping its real clip's page and group.
 
 Every waveform is kept clean and twice through a random channel (room, telephone band,
 noise, codecs, gain, clipping) for both classes. Features: for each 2 s window that voice
