@@ -32,6 +32,7 @@ import numpy as np
 from fakescope.analyzers.speech import FRAME_S, NFFT, RATE, fit_window, frame_facts, power_spectrum
 from fakescope.evaluation.calibration import fit_platt
 from fakescope.evaluation.metrics import auc
+from fakescope.train.logistic import fit_logistic
 from fakescope.train.voice_corpus import CORPUS_VERSION, cached_prefix, load_versions, speech_windows
 
 KINDS = ("vocoder", "prosody", "spectrum")
@@ -133,9 +134,7 @@ def hand_features(corpus: Any, cache_dir: Path) -> dict[str, np.ndarray]:
         with np.load(prefix[0]) as z:
             pro, spe, start = [z["prosody"]], [z["spectrum"]], prefix[1]
     t0 = time.time()
-    for i, c in enumerate(corpus.clips):
-        if i < start:
-            continue
+    for i, c in enumerate(corpus.clips[start:], start):
         for x in load_versions(cache_dir, c):
             ws = speech_windows(x)
             if ws:
@@ -153,23 +152,7 @@ def hand_features(corpus: Any, cache_dir: Path) -> dict[str, np.ndarray]:
 def _fit_linear(x: np.ndarray, y: np.ndarray, w: np.ndarray, l2: float = 1e-2, steps: int = 300,
                 ) -> tuple[np.ndarray, float]:
     """Weighted logistic regression on standardised ``x`` (full-batch L-BFGS)."""
-    import torch
-
-    xt, yt, wt = (torch.from_numpy(a.astype(np.float32)) for a in (x, y, w / w.sum()))
-    coef = torch.zeros(x.shape[1], requires_grad=True)
-    bias = torch.zeros(1, requires_grad=True)
-    opt = torch.optim.LBFGS([coef, bias], max_iter=steps, line_search_fn="strong_wolfe")
-
-    def closure() -> torch.Tensor:
-        opt.zero_grad()
-        z = xt @ coef + bias
-        loss = (wt * torch.nn.functional.binary_cross_entropy_with_logits(z, yt, reduction="none")).sum()
-        loss = loss + l2 * (coef**2).sum()
-        loss.backward()
-        return loss
-
-    opt.step(closure)
-    return coef.detach().numpy().astype(np.float64), float(bias.detach())
+    return fit_logistic(x, y, w, l2, steps)
 
 
 def _rows_and_labels(corpus: Any, kind: str) -> tuple[np.ndarray, np.ndarray]:

@@ -33,6 +33,8 @@ from fakescope.evaluation.metrics import auc
 from fakescope.progress import progress_iter
 from fakescope.synth.degrade import channel
 from fakescope.train.generated import CROP, to_tensor
+from fakescope.train.logistic import balanced_weights
+from fakescope.train.logistic import fit_logistic as logistic
 from fakescope.train.nets import ForgeryNet
 
 CHANNELS = ("none", "jpeg75", "resize0.5")
@@ -60,24 +62,9 @@ def features(model: ForgeryNet, rgb: np.ndarray) -> np.ndarray:
 def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float) -> tuple[np.ndarray, float]:
     """Balanced, L2-regularised logistic regression (LBFGS); returns (w, b) in x's units."""
     mu, sd = x.mean(0), x.std(0) + 1e-6
-    xt = torch.from_numpy((x - mu) / sd).float()
-    yt = torch.from_numpy(y).float()
-    wts = torch.where(yt > 0, len(y) / (2 * y.sum()), len(y) / (2 * (1 - y).sum()))
-    w = torch.zeros(x.shape[1], requires_grad=True)
-    b = torch.zeros(1, requires_grad=True)
-    opt = torch.optim.LBFGS([w, b], max_iter=200, line_search_fn="strong_wolfe")
-
-    def closure() -> torch.Tensor:
-        opt.zero_grad()
-        z = xt @ w + b
-        loss = (wts * torch.nn.functional.binary_cross_entropy_with_logits(z, yt, reduction="none")).mean()
-        loss = loss + l2 * (w * w).sum()
-        loss.backward()
-        return loss
-
-    opt.step(closure)
-    wn = w.detach().numpy() / sd
-    return wn, float(b.item() - (wn * mu).sum())
+    w, b = logistic((x - mu) / sd, y, balanced_weights(y), l2)
+    wn = w / sd
+    return wn, float(b - (wn * mu).sum())
 
 
 def main() -> None:

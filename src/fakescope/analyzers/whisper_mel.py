@@ -33,18 +33,23 @@ def _mel_to_hz(m: np.ndarray) -> np.ndarray:
     return np.where(m >= 15.0, 1000.0 * np.exp((np.log(6.4) / 27.0) * (m - 15.0)), m * (200.0 / 3))
 
 
-@functools.lru_cache(maxsize=1)
-def mel_filters() -> np.ndarray:
-    """(N_MELS, N_FFT // 2 + 1) Slaney-scale, Slaney-normalised triangles (as Whisper's)."""
-    freqs = np.linspace(0, RATE / 2, N_FFT // 2 + 1)
-    pts = _mel_to_hz(np.linspace(_hz_to_mel(0.0), _hz_to_mel(RATE / 2), N_MELS + 2))
+def slaney_filters(rate: int, n_fft: int, n_mels: int, fmax: float) -> np.ndarray:
+    """(n_mels, n_fft // 2 + 1) Slaney-scale, Slaney-normalised triangles from 0 Hz to ``fmax``."""
+    freqs = np.linspace(0, rate / 2, n_fft // 2 + 1)
+    pts = _mel_to_hz(np.linspace(_hz_to_mel(0.0), _hz_to_mel(fmax), n_mels + 2))
     fdiff = np.diff(pts)
     ramps = pts[:, None] - freqs[None, :]
     lower = -ramps[:-2] / fdiff[:-1, None]
     upper = ramps[2:] / fdiff[1:, None]
     w = np.maximum(0, np.minimum(lower, upper))
-    w *= (2.0 / (pts[2 : N_MELS + 2] - pts[:N_MELS]))[:, None]
+    w *= (2.0 / (pts[2 : n_mels + 2] - pts[:n_mels]))[:, None]
     return w.astype(np.float32)
+
+
+@functools.lru_cache(maxsize=1)
+def mel_filters() -> np.ndarray:
+    """Whisper's filterbank: ``N_MELS`` bands up to the Nyquist frequency."""
+    return slaney_filters(RATE, N_FFT, N_MELS, RATE / 2)
 
 
 def log_mel(x: np.ndarray) -> np.ndarray:

@@ -45,14 +45,9 @@ METHODS = ("hifigan", "hifigan_tokens")
 
 def _mel_filters() -> np.ndarray:
     """HiFi-GAN's filterbank: 80 Slaney-scale, Slaney-normalised bands, 0-8 kHz at 22.05 kHz."""
-    from fakescope.analyzers.whisper_mel import _hz_to_mel, _mel_to_hz
+    from fakescope.analyzers.whisper_mel import slaney_filters
 
-    freqs = np.linspace(0, VOC_RATE / 2, N_FFT // 2 + 1)
-    pts = _mel_to_hz(np.linspace(_hz_to_mel(0.0), _hz_to_mel(FMAX), N_MELS + 2))
-    fdiff = np.diff(pts)
-    ramps = pts[:, None] - freqs[None, :]
-    w = np.maximum(0, np.minimum(-ramps[:-2] / fdiff[:-1, None], ramps[2:] / fdiff[1:, None]))
-    return (w * (2.0 / (pts[2:] - pts[:-2]))[:, None]).astype(np.float32)
+    return slaney_filters(VOC_RATE, N_FFT, N_MELS, FMAX)
 
 
 _MEL = _mel_filters()

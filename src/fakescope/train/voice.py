@@ -362,7 +362,6 @@ def train_final(cfg: VoiceConfig) -> Path:
     head = train_head(corpus, np.flatnonzero(corpus.scored(cfg)[corpus.feats.clip]), cfg, cfg.seed)
     encoder = WhisperEncoder.from_ct2(model_file(), layers=cfg.layers, equalize=cfg.equalize).eval()
     cfg.out_dir.mkdir(parents=True, exist_ok=True)
-    (cfg.out_dir / "lopo.json").write_text(json.dumps(summary, indent=1, default=float))
     from fakescope.train.voice_corpus import encoder_session
 
     mels = _check_mels(corpus, cfg)
@@ -378,8 +377,8 @@ def train_final(cfg: VoiceConfig) -> Path:
         kinds = KindHeads([found[k]["head"] for k in found])
         summary["kinds"] = {k: {n: v for n, v in d.items() if n != "head"} for k, d in found.items()}
         summary["_check_kind_logits"] = np.stack([linear_logits(found[k]["head"], pooled) for k in found], 1)
-        public = {k: v for k, v in summary.items() if not k.startswith("_")}
-        (cfg.out_dir / "lopo.json").write_text(json.dumps(public, indent=1, default=float))
+    public = {k: v for k, v in summary.items() if not k.startswith("_")}  # not the export's check arrays
+    (cfg.out_dir / "lopo.json").write_text(json.dumps(public, indent=1, default=float))
     return export_voice(VoiceModel(encoder.crop_positions(mels.shape[2]), head, kinds).eval(), cfg, summary)
 
 

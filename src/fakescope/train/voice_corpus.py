@@ -341,9 +341,7 @@ def build_features(clips: list[Clip], cache_dir: Path, layers: int, equalize: bo
         full, tel, ci, vi = [old.full], [old.telephone], old.clip.tolist(), old.version.tolist()
         log.info("features: reusing %d clips' windows", start)
     t0 = time.time()
-    for i, c in enumerate(clips):
-        if i < start:
-            continue
+    for i, c in enumerate(clips[start:], start):
         for v, x in enumerate(load_versions(cache_dir, c)):
             ws = speech_windows(x)
             if not ws:

@@ -27,6 +27,7 @@ import numpy as np
 from fakescope.analyzers.voice_traces import KINDS
 from fakescope.evaluation.calibration import fit_platt
 from fakescope.evaluation.metrics import auc
+from fakescope.train.logistic import balanced_weights, fit_logistic
 
 log = logging.getLogger("fakescope.train")
 
@@ -53,28 +54,10 @@ Linear = tuple[np.ndarray, np.ndarray, np.ndarray, float]  # mu, sd, w, b
 
 
 def fit_linear(x: np.ndarray, y: np.ndarray, l2: float = 3e-2) -> Linear:
-    """Class-balanced logistic regression on standardised ``x``: (mu, sd, w, b)."""
-    import torch
-
+    """Class-balanced logistic regression on standardised ``x``: (mu, sd, w, b); ``l2`` per coefficient."""
     mu, sd = x.mean(0), x.std(0) + 1e-4
-    xt = torch.from_numpy(((x - mu) / sd).astype(np.float32))
-    yt = torch.from_numpy(y.astype(np.float32))
-    balanced = np.where(y > 0, 0.5 / max(y.sum(), 1), 0.5 / max((1 - y).sum(), 1))
-    wt = torch.from_numpy(balanced.astype(np.float32))
-    coef = torch.zeros(x.shape[1], requires_grad=True)
-    bias = torch.zeros(1, requires_grad=True)
-    opt = torch.optim.LBFGS([coef, bias], max_iter=200, line_search_fn="strong_wolfe")
-
-    def closure() -> torch.Tensor:
-        opt.zero_grad()
-        z = xt @ coef + bias
-        loss = (wt * torch.nn.functional.binary_cross_entropy_with_logits(z, yt, reduction="none")).sum()
-        loss = loss + l2 * (coef**2).mean()
-        loss.backward()
-        return loss
-
-    opt.step(closure)
-    return mu, sd, coef.detach().numpy().astype(np.float64), float(bias.detach())
+    w, b = fit_logistic((x - mu) / sd, y, balanced_weights(y), l2 / x.shape[1])
+    return mu, sd, w, b
 
 
 def linear_logits(head: Linear, x: np.ndarray) -> np.ndarray:
