@@ -178,14 +178,16 @@ def speech_envelope(seconds: float, rate: int, seed: int = 0) -> np.ndarray:
 def talking_clip(path: Path, seconds: float = 10.0, fps: int = 25, blinks: tuple[float, ...] = (),
                  audio_shift_s: float | None = 0.0, seed: int = 0, rotation: int = 0,
                  size: tuple[int, int] = (640, 480), fake_span: tuple[float, float] | None = None,
-                 keyframe_every_s: float | None = None) -> Path:
+                 keyframe_every_s: float | None = None, still: bool = False) -> Path:
     """An MP4 of the astronaut portrait with small head motion, eye closures at ``blinks``
     (seconds, 200 ms each), and a mouth driven by a speech-like envelope whose sound is on
     the audio track shifted by ``audio_shift_s`` (None: no audio track). Known truth for
     the temporal analyzers. With ``fake_span`` (start, end in seconds) the face is
     self-blended (``self_blended_photo``) in that stretch and real elsewhere: known truth
     for `fakescope watch`, which must call the person fake from ``start`` on.
-    ``keyframe_every_s`` sets the keyframe interval (live streams, HLS segments)."""
+    ``keyframe_every_s`` sets the keyframe interval (live streams, HLS segments). With
+    ``still`` the face neither speaks nor blinks: the photograph is only moved across the
+    frame (known truth for the ``still-picture`` analyzer)."""
     import av
 
     base = astronaut()
@@ -212,9 +214,10 @@ def talking_clip(path: Path, seconds: float = 10.0, fps: int = 25, blinks: tuple
         t = i / fps
         img = fake if fake is not None and fake_span is not None and \
             fake_span[0] <= t < fake_span[1] else base
-        if any(b <= t < b + 0.2 for b in blinks):
+        if any(b <= t < b + 0.2 for b in blinks) and not still:
             img = close_eyes(img, mesh, 1.0)
-        img = open_mouth(img, mesh, float(env_fps[i]))
+        if not still:
+            img = open_mouth(img, mesh, float(env_fps[i]))
         ang, dx, dy = 2.0 * np.sin(t * 1.3), 12 * np.sin(t * 0.7), 6 * np.sin(t * 1.1)
         m = cv2.getRotationMatrix2D((256, 256), ang, zoom)
         m[:, 2] += [w / 2 - 256 + dx * zoom, h / 2 - 256 + dy * zoom]

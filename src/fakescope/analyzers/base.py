@@ -35,7 +35,8 @@ class ScanItem:
 @dataclass
 class VideoItem:
     """A whole clip: its face tracks over the sampled frames, the dense landmark series of
-    the most prominent face, and the mono audio track (when there is one)."""
+    the face followed (the most prominent one that is not a still picture), and the mono
+    audio track (when there is one)."""
 
     media: Any  # fakescope.media.video.VideoMedia
     tracks: list[Any]  # fakescope.faces.tracking.Track
@@ -43,6 +44,7 @@ class VideoItem:
     audio: np.ndarray | None
     audio_rate: int
     settings: ScanSettings
+    followed: Any | None = None  # the track ``series`` follows (None: the most prominent)
 
 
 @dataclass

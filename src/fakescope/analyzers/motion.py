@@ -101,7 +101,7 @@ class MotionAnalyzer:
             stats["flicker"] = landmark_flicker(s.mesh, io)
             stats["jitter"] = box_jitter(s.mesh, io)
             reliability = min(1.0, float(s.found.sum()) / s.fps / FULL_EVIDENCE_S)
-        main = max(item.tracks, key=lambda t: len(t.points), default=None)
+        main = item.followed or max(item.tracks, key=lambda t: len(t.points), default=None)
         if main is not None:
             stats["drift"] = identity_drift(main)
             stats["lighting"] = lighting_residual(main)

@@ -54,6 +54,12 @@ def _face_detail() -> Analyzer:
     return FaceDetailAnalyzer()
 
 
+def _still_picture() -> Analyzer:
+    from fakescope.analyzers.still_picture import StillPictureAnalyzer
+
+    return StillPictureAnalyzer()
+
+
 def _voice() -> Analyzer:
     from fakescope.analyzers.voice import VoiceAnalyzer
 
@@ -68,12 +74,13 @@ BUILTIN: dict[str, Callable[[], Analyzer]] = {
     "motion": _motion,
     "lip-sync": _lipsync,
     "face-detail": _face_detail,
+    "still-picture": _still_picture,
     "voice": _voice,
 }
 # Built-in analyzers that run only when named (`--analyzers`); none at present.
 OPT_IN: frozenset[str] = frozenset()
 # Built-in analyzers without a model (and so without a card for `fakescope models`).
-MODEL_FREE = frozenset({"metadata", "blink", "motion", "face-detail"})
+MODEL_FREE = frozenset({"metadata", "blink", "motion", "face-detail", "still-picture"})
 
 ENTRY_POINT_GROUP = "fakescope.analyzers"
 

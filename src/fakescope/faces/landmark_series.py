@@ -31,6 +31,11 @@ NOSE_TIP, CHIN = 1, 152
 # frame-by-frame synthesis re-draws skin texture every frame, where a camera keeps it.
 DETAIL_COLUMNS = ("mouth", "eyes", "lower", "upper", "upper_corr")
 DETAIL_SIDE = 64
+# A face is compared with itself this long before, after the best homography between the
+# two: what a flat picture moved across the frame (shifted, scaled, turned, tilted) would
+# show. A live face changes beyond it within a second (speech, blinks, parallax).
+RIGID_LAG_S = 1.0
+RIGID_SIDE = 64
 
 
 @dataclass
@@ -39,6 +44,7 @@ class LandmarkSeries:
     mesh: np.ndarray  # (T, 478, 2) pixels; NaN where no face was found
     fps: float
     detail: np.ndarray | None = None  # (T, len(DETAIL_COLUMNS)); NaN where not measured
+    rigid: np.ndarray | None = None  # (T,) RigidChange residual; NaN where not measured
 
     @property
     def found(self) -> np.ndarray:
@@ -138,9 +144,10 @@ def collect(frames, fps: float,  # type: ignore[no-untyped-def]
     (``Frame.origin``, see ``window_region``).
     """
     marker = DenseLandmarker()
-    times, meshes, details = [], [], []
+    times, meshes, details, rigid = [], [], [], []
     empty = np.full((478, 2), np.nan, np.float32)
     detail = FineDetail()
+    change = RigidChange(max(1, round(RIGID_LAG_S * fps)))
     try:
         for fr in frames:
             times.append(fr.time_s)
@@ -159,11 +166,13 @@ def collect(frames, fps: float,  # type: ignore[no-untyped-def]
             ok = m is not None and len(m) == 478
             meshes.append(m if ok else empty)
             details.append(detail(seen, m_seen if ok else None))
+            rigid.append(change(seen, m_seen if ok else None))
     finally:
         marker.close()
     mesh = np.stack(meshes) if meshes else np.zeros((0, 478, 2), np.float32)
     return LandmarkSeries(times=np.array(times, np.float64), mesh=mesh, fps=fps,
-                          detail=np.array(details, np.float64).reshape(-1, len(DETAIL_COLUMNS)))
+                          detail=np.array(details, np.float64).reshape(-1, len(DETAIL_COLUMNS)),
+                          rigid=np.array(rigid, np.float64))
 
 
 def _box_mean(lap: np.ndarray, pts: np.ndarray, grow_y: float = 0.0) -> float:
@@ -216,6 +225,54 @@ class FineDetail:
         else:
             self._prev = None
         return [mouth, eyes, lower, upper, corr]
+
+
+class RigidChange:
+    """How much the face changed since ``lag`` frames before, beyond a homography.
+
+    The face (its landmarks' bounding square) is cut to ``RIGID_SIDE`` px; the earlier cut
+    is registered onto this one by the homography that fits best (ECC), and the mean
+    absolute difference left, over the mean gradient, is the residual: codec noise and
+    resampling for a photograph moved across the frame (about 0.01-0.02 on the slides
+    measured in docs/metrics.md), several times that for a live face. Make one per series;
+    frames without a face break the chain."""
+
+    def __init__(self, lag: int) -> None:
+        self.lag = lag
+        self._past: list[np.ndarray] = []
+
+    def __call__(self, rgb: np.ndarray, mesh: np.ndarray | None) -> float:
+        if mesh is None or not np.all(np.isfinite(mesh[:468])):
+            self._past.clear()
+            return float("nan")
+        x0, y0 = mesh[:468].min(axis=0)
+        x1, y1 = mesh[:468].max(axis=0)
+        side = max(x1 - x0, y1 - y0) * 1.05
+        if side < 8:
+            self._past.clear()
+            return float("nan")
+        f = RIGID_SIDE / side
+        half = RIGID_SIDE / 2
+        m = np.float32([[f, 0, half - f * (x0 + x1) / 2], [0, f, half - f * (y0 + y1) / 2]])
+        grey = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY).astype(np.float32)
+        patch = cv2.GaussianBlur(cv2.warpAffine(grey, m, (RIGID_SIDE, RIGID_SIDE), flags=cv2.INTER_AREA),
+                                 (0, 0), 1.0)
+        self._past.append(patch)
+        if len(self._past) <= self.lag:
+            return float("nan")
+        before = self._past.pop(0)
+        warp = np.eye(3, dtype=np.float32)
+        try:
+            _, warp = cv2.findTransformECC(patch, before, warp, cv2.MOTION_HOMOGRAPHY,
+                                           (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 60, 1e-5),
+                                           None, 1)
+        except cv2.error:  # no convergence: no flat motion maps one onto the other
+            return 1.0
+        moved = cv2.warpPerspective(before, warp, (RIGID_SIDE, RIGID_SIDE),
+                                    flags=cv2.INTER_LINEAR + cv2.WARP_INVERSE_MAP)
+        inner = slice(RIGID_SIDE // 8, RIGID_SIDE - RIGID_SIDE // 8)
+        grad = np.hypot(cv2.Sobel(patch, cv2.CV_32F, 1, 0), cv2.Sobel(patch, cv2.CV_32F, 0, 1))
+        return float(np.abs(patch - moved)[inner, inner].mean() / (grad[inner, inner].mean() + 1e-6))
 
 
 def _window(rgb: np.ndarray, box: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -40,6 +40,7 @@ from fakescope import __version__
 from fakescope.analyzers.base import Analyzer, Evidence, FaceHeatmap, ScanItem, VideoItem, media_types
 from fakescope.errors import FakescopeError
 from fakescope.evaluation.calibration import sigmoid
+from fakescope.faces.landmark_series import LandmarkSeries
 from fakescope.faces.tracking import Track, Tracker
 from fakescope.faces.types import Face
 from fakescope.fusion import FACE, Fused, apply_provenance, band_of, calibrate, verdict_for
@@ -211,17 +212,11 @@ def scan_video(scanner: Scanner, loaded: LoadedFile, media: VideoMedia, display:
     timing.faces = round(t_faces * 1000, 2)
 
     # Dense landmarks and audio for the temporal analyzers, over the start of the clip.
-    series, audio = None, None
+    series, audio, main = None, None, None
     t0 = time.perf_counter()
     if clip_analyzers and tracker.tracks:
-        from fakescope.faces.landmark_series import collect, track_box_at, window_region
-
-        main = max(tracker.tracks, key=lambda t: len(t.points))
+        main, series = _follow(media, tracker.tracks, vs.dense_fps, vs.dense_window_s, frames_analysed)
         end = min(media.info.duration_s or vs.dense_window_s, vs.dense_window_s)
-        box_at = track_box_at(main)
-        series = collect(media.frames_every(vs.dense_fps, 0.0, end,
-                                            region_at=lambda t: window_region(box_at(t))),
-                         vs.dense_fps, box_at=box_at)
         if media.info.has_audio:
             try:
                 audio = media.audio(AUDIO_RATE, max_seconds=end + 1.0)
@@ -232,7 +227,7 @@ def scan_video(scanner: Scanner, loaded: LoadedFile, media: VideoMedia, display:
     clip_results: list[tuple[Analyzer, Evidence]] = []
     if clip_analyzers and tracker.tracks:
         vitem = VideoItem(media=media, tracks=tracker.tracks, series=series, audio=audio,
-                          audio_rate=AUDIO_RATE, settings=s)
+                          audio_rate=AUDIO_RATE, settings=s, followed=main)
         for a in clip_analyzers:
             ta = time.perf_counter()
             try:
@@ -250,7 +245,8 @@ def scan_video(scanner: Scanner, loaded: LoadedFile, media: VideoMedia, display:
     if sound is not None:
         timing.analyzers += sound.time_ms
     whole_summary = {name: _mean_details(ds) for name, ds in whole_details.items()}
-    tracks_out, fused = _fuse_video(tracker.tracks, clip_results, scanner, frames_analysed, whole_summary)
+    tracks_out, fused = _fuse_video(tracker.tracks, clip_results, scanner, frames_analysed, whole_summary,
+                                    main=main)
     t0 = time.perf_counter()
     provenance = scanner.provenance.check(loaded, None)
     timing.provenance = ms_since(t0)
@@ -342,6 +338,33 @@ def clip_features(clip_results: list[tuple[Analyzer, Evidence]],
     return out
 
 
+def _follow(media: VideoMedia, tracks: list[Track], fps: float, window_s: float,
+            frames_analysed: int) -> tuple[Track, LandmarkSeries]:
+    """The person the temporal analyzers follow, and their dense landmark series.
+
+    The most prominent face, unless it is a still picture (a reference photo beside a
+    generated panel, a portrait on the wall) and another person seen long enough to count
+    is not: then that person. Following a second face costs one more dense pass, paid
+    only when the first is still."""
+    from fakescope.analyzers.still_picture import is_still
+    from fakescope.faces.landmark_series import collect, track_box_at, window_region
+
+    end = min(media.info.duration_s or window_s, window_s)
+    need = max(MIN_TRACK_FRAMES, MIN_TRACK_SHARE * frames_analysed)
+    ranked = sorted(tracks, key=lambda t: len(t.points), reverse=True)
+    others = [t for t in ranked[1:] if t.seen >= need]
+    first: tuple[Track, LandmarkSeries] | None = None
+    for track in [ranked[0], *others[:2]]:
+        box_at = track_box_at(track)
+        series = collect(media.frames_every(fps, 0.0, end, region_at=lambda t, b=box_at: window_region(b(t))),
+                         fps, box_at=box_at)
+        first = first or (track, series)
+        if not is_still(series.rigid):
+            return track, series
+    assert first is not None
+    return first
+
+
 def _thin(tracks: list[Track], cap: int) -> None:
     """Keep memory bounded in dense mode: halve a track's stored points when it overflows."""
     for t in tracks:
@@ -352,11 +375,15 @@ def _thin(tracks: list[Track], cap: int) -> None:
 def _fuse_video(tracks: list[Track], clip_results: list[tuple[Analyzer, Evidence]], scanner: Scanner,
                 frames_analysed: int | None = None,
                 whole_summary: dict[str, dict[str, float]] | None = None,
+                main: Track | None = None,
                 ) -> tuple[list[TrackResult], Fused]:
-    main = max(tracks, key=lambda t: len(t.points), default=None)
+    if main is None:
+        main = max(tracks, key=lambda t: len(t.points), default=None)
     model = scanner.fusion.video_model if scanner.fusion is not None else None
+    # A still picture moved across the frame: its timing is evidence of nothing.
+    still = any(ev.details.get("still") is True for a, ev in clip_results if a.name == "still-picture")
     clip_p = None
-    if model is not None and main is not None:
+    if model is not None and main is not None and not still:
         clip_p = float(sigmoid(model.logit(clip_features(clip_results, whole_summary or {}))))
     if frames_analysed is None:
         frames_analysed = max((p.frame + 1 for t in tracks for p in t.points), default=0)
@@ -373,7 +400,9 @@ def _fuse_video(tracks: list[Track], clip_results: list[tuple[Analyzer, Evidence
         evidence: dict[str, float | None] = {}
         if t is main and ff is not None:
             evidence = dict(temporal)
-            if clip_p is not None:
+            if still:
+                leaning = []
+            elif clip_p is not None:
                 # The clip model (blinking, fine detail over time, head motion, generated-
                 # image traces on the frames) beside the face model: the higher decides.
                 evidence["clip-model"] = round(clip_p, 4)
@@ -406,7 +435,10 @@ def _fuse_video(tracks: list[Track], clip_results: list[tuple[Analyzer, Evidence
     if len(parts) > 1 and verdict == "fake":
         reason += f" ({what})"
     findings = [f for _, ev in clip_results for f in ev.details.get("findings", [])
-                if ev.score is not None and ev.score > 0.6]
+                if ev.score is not None and ev.score > 0.6 and not still]
+    if still:
+        findings.append("the person followed over time is a still picture moved across the frame "
+                        "(no temporal evidence either way)")
     if findings:
         reason += "; " + "; ".join(findings)
     return out, Fused(verdict, float(score), [], reason, kind)
