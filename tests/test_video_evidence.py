@@ -114,8 +114,12 @@ def test_the_clip_model_stands_beside_the_face_model() -> None:
     def blink(score: float) -> tuple[object, object]:
         return SimpleNamespace(name="blink"), SimpleNamespace(score=score, details={})
 
-    # No evidence over time: the clip model's prior (sigmoid(-2)) and a clean face: real.
+    # No evidence over time (none of its values read): the clip model has no opinion, and
+    # a clean face is real.
     out, fused = _fuse_video([track], [], scanner, 32)  # type: ignore[arg-type]
+    assert fused.verdict == "real" and "clip-model" not in out[0].evidence
+    # Blinking alone read as usual: the clip model's probability stands beside the face.
+    out, fused = _fuse_video([track], [blink(0.5)], scanner, 32)  # type: ignore[arg-type]
     assert fused.verdict == "real" and out[0].evidence["clip-model"] == pytest.approx(0.1192, abs=1e-3)
     # A clean face, but odd blinking and generated-image traces around it: the clip decides.
     out, fused = _fuse_video([track], [blink(0.9)], scanner, 32,  # type: ignore[arg-type]
@@ -218,3 +222,35 @@ def test_every_value_the_shipped_clip_model_reads_is_reported(scanner, tmp_path:
     missing = [f for f in model.features if reported.get(f) is None]
     assert not missing, f"the clip model reads values no analyzer reported: {missing}"
     assert r.tracks[0].evidence["clip-model"] is not None
+
+
+def test_beside_a_clip_model_the_face_model_counts_only_when_sure() -> None:
+    from fakescope.faces.tracking import Track, TrackPoint
+    from fakescope.scan.video import _fuse_video
+
+    def person(score: float) -> Track:
+        face = SimpleNamespace(box=np.array([0.0, 0.0, 10.0, 10.0]))
+        return Track(0, [TrackPoint(i, i / 10, face, np.zeros(4), score=score)  # type: ignore[arg-type]
+                         for i in range(32)], seen=32)
+
+    model = _model(features=["appearance.logit"], absent=[0.0], mean=[0.0], scale=[1.0], coef=[1.0],
+                   intercept=0.0, face_gate=0.9)
+    fusion = SimpleNamespace(video=FusionParams(threshold_fake=0.6, threshold_real=0.3),
+                             video_model=model, generated=None)
+    scanner = SimpleNamespace(fusion=fusion, band=(0.35, 0.65))
+    looks_real = [(SimpleNamespace(name="appearance"), SimpleNamespace(score=0.05, details={"logit": -3.0}))]
+    # An unsure face-model alarm (0.8) beside a clip that looks like camera footage: real.
+    out, fused = _fuse_video([person(0.8)], looks_real, scanner, 32)  # type: ignore[arg-type]
+    assert fused.verdict == "real" and out[0].frame_score == pytest.approx(0.8)
+    # A sure one (0.97) still decides: a swap on camera footage.
+    out, fused = _fuse_video([person(0.97)], looks_real, scanner, 32)  # type: ignore[arg-type]
+    assert fused.verdict == "fake" and fused.decided_by == "face_manipulation"
+    # Without the clip model's opinion (no CLIP encoder), the face model counts as before...
+    out, fused = _fuse_video([person(0.8)], [], scanner, 32)  # type: ignore[arg-type]
+    assert fused.verdict == "fake"
+    # ...judged by the calibration fitted for it alone when the card has one.
+    fusion.video_faces = FusionParams(threshold_fake=0.9, threshold_real=0.3)
+    out, fused = _fuse_video([person(0.8)], [], scanner, 32)  # type: ignore[arg-type]
+    assert fused.verdict == "inconclusive"
+    out, fused = _fuse_video([person(0.97)], looks_real, scanner, 32)  # type: ignore[arg-type]
+    assert fused.verdict == "fake"  # beside the clip model: the card's video entry

@@ -54,6 +54,12 @@ def _face_detail() -> Analyzer:
     return FaceDetailAnalyzer()
 
 
+def _appearance() -> Analyzer:
+    from fakescope.analyzers.appearance import AppearanceAnalyzer
+
+    return AppearanceAnalyzer()
+
+
 def _still_picture() -> Analyzer:
     from fakescope.analyzers.still_picture import StillPictureAnalyzer
 
@@ -75,6 +81,7 @@ BUILTIN: dict[str, Callable[[], Analyzer]] = {
     "lip-sync": _lipsync,
     "face-detail": _face_detail,
     "still-picture": _still_picture,
+    "appearance": _appearance,
     "voice": _voice,
 }
 # Built-in analyzers that run only when named (`--analyzers`); none at present.

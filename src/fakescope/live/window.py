@@ -5,9 +5,10 @@ One pipeline with the video scan (``scan/video.py``): the Scanner's face detecto
 the small-face tile search on every ``TILE_EVERY``-th detection), its face analyzers on
 every analysed frame, ``faces.tracking.Tracker`` linking faces into people, and the same
 aggregation and calibration: a person's score over the window is the trimmed mean of
-their frame logits (``robust_track_score``), recalibrated by the fusion card's ``video``
-entry and judged against its thresholds (``verdict_for``). The clip-level evidence that
-needs a whole clip (blinking over 40 s, lip-sync, the clip model) is not used live.
+their frame logits (``robust_track_score``), recalibrated by the fusion card's
+``video_faces`` entry (else ``video``) and judged against its thresholds
+(``verdict_for``). The clip-level evidence that needs a whole clip (blinking over 40 s,
+lip-sync, the clip model) is not used live.
 
 Memory stays flat: scores older than the window are dropped, a track keeps only the few
 points the tracker compares with, and a person not seen for a window is forgotten.
@@ -74,7 +75,8 @@ class LiveAnalysis:
             raise LiveSourceError("watching needs a face analyzer that judges video frames "
                                   "(face-forgery); none is loaded")
         fusion = scanner.fusion
-        self.params = fusion.video if fusion is not None else None
+        # Live judges the face model alone: its own calibration (fusion card 4.0.0 on).
+        self.params = (fusion.video_faces or fusion.video) if fusion is not None else None
         self.band = band_of(self.params, scanner.band)
         self.tracker = Tracker()
         self.people: dict[int, Person] = {}  # by id() of the track

@@ -138,6 +138,14 @@ class ClipModel(BaseModel):
     l2: float
     fitted_on: list[str] = Field(default_factory=list)
     n: int | None = None
+    face_gate: float | None = Field(
+        None, description="beside this clip model, the face model's per-person probability counts only at "
+        "or above this (its false alarms on real phone and webcam footage outweighed what it caught)")
+
+    def reads_any(self, values: dict[str, float | None]) -> bool:
+        """Whether any of its features has a value (else it has no opinion)."""
+        return any(values.get(f) is not None and math.isfinite(values[f])  # type: ignore[arg-type]
+                   for f in self.features)
 
     def logit(self, values: dict[str, float | None]) -> float:
         z = self.intercept
@@ -165,6 +173,9 @@ class FusionCard(BaseModel):
     generated_clip: FusionParams | None = Field(
         None, description="generated-image evidence in photos when read through CLIP (the head)")
     video: FusionParams | None = None
+    video_faces: FusionParams | None = Field(
+        None, description="the face model alone on video (live watch; clips whose clip model has no "
+        "opinion): its own calibration and thresholds, kept from the card that fitted them")
     video_model: ClipModel | None = Field(
         None, description="the clip model whose probability stands beside the face model's in a video")
     command: str

@@ -206,6 +206,15 @@ def timeline_svg(report: ScanReport, band: tuple[float, float] = (0.35, 0.65), w
                 for t, v in pts]
         out.append(f"<text x='{_PAD_L + 8 + 80 * n}' y='{_PAD_T + 12}' font-size='11' fill='{colour}'>"
                    f"person {int(tid) + 1}</text>")
+    # The appearance analyzer's reading frame by frame (CLIP on the face and the frame).
+    seen = next((a.details.get("over_time") for a in report.analyzers
+                 if a.name == "appearance" and a.details.get("over_time")), None)
+    if seen:
+        path = " ".join(f"{x(q['time_s']):.1f},{y(q['p']):.1f}" for q in seen)
+        out.append(f"<polyline class='appearance' fill='none' stroke='#555' stroke-width='1.5' "
+                   f"stroke-dasharray='4 3' points='{path}'/>")
+        out.append(f"<text x='{_PAD_L + 8 + 80 * len(ids)}' y='{_PAD_T + 12}' font-size='11' fill='#555'>"
+                   "appearance (CLIP)</text>")
     out.append("</svg>")
     return "".join(out)
 
@@ -223,7 +232,9 @@ def video_panels(report: ScanReport) -> str:
     chart = timeline_svg(report)
     if chart:
         parts.append("<figure>" + chart + "<figcaption>Manipulation probability of each person's "
-                     "face over time (green: real, yellow: uncertain, red: fake).</figcaption></figure>")
+                     "face over time (green: real, yellow: uncertain, red: fake); dashed: how generated "
+                     "each sampled frame and its largest face look to CLIP (the appearance analyzer)."
+                     "</figcaption></figure>")
     vis = report.visual
     if vis is not None and getattr(vis, "frames", None):
         parts.append("<div class='row'>")
@@ -235,7 +246,7 @@ def video_panels(report: ScanReport) -> str:
                      "evidence map.</p>")
     findings = []
     for a in report.analyzers:
-        if a.name in ("blink", "motion", "lip-sync"):
+        if a.name in ("blink", "motion", "lip-sync", "appearance", "still-picture"):
             what = a.details.get("findings") or [a.details.get("reason", "")]
             strength = a.details.get("evidence_strength")
             score = f"{a.score:.2f}" if a.score is not None else "no opinion"

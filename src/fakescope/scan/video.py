@@ -9,9 +9,13 @@ Aggregation (documented in docs/architecture.md):
 - a track's frame score is the mean face-forgery logit over its frames after dropping
   the highest and lowest 10 % (robust to a few outlier frames), turned back into a
   probability;
-- temporal analyzers speak for the most prominent track: its score is the maximum of its
-  frame score and the scores of the analyzers in ``SCORED_TEMPORAL`` (blink, lip-sync)
-  that lean towards fake (above 0.5, their "no opinion"). A maximum, not a sum: the frame
+- temporal analyzers speak for the followed track (the most prominent one that is not a
+  still picture): its score is the maximum of its frame score and the fusion card's clip
+  model (with card 4.0.0: the ``appearance`` analyzer's CLIP reading; beside its
+  opinion a face score counts only at the card's ``face_gate`` or more), or without a
+  clip model the scores of the analyzers in ``SCORED_TEMPORAL`` (blink, lip-sync) that
+  lean towards fake (above 0.5, their "no opinion"); a still picture's timing counts
+  neither way. A maximum, not a sum: the frame
   model looks for blending traces, and its confident "real" on a fully generated talking
   head must not cancel missing blinks; but a temporal analyzer with no opinion (a short
   clip) or a human pattern must not lift a clean frame score to 0.5 either. ``motion`` is
@@ -64,9 +68,11 @@ if TYPE_CHECKING:
 
 SCORED_TEMPORAL = frozenset({"blink", "lip-sync"})  # without a clip model in the fusion card
 # Whole-frame analyzers (generated-image traces) read every WHOLE_FRAME_EVERY-th sampled
-# frame, and in dense mode one frame every WHOLE_FRAME_EVERY_S: their evidence is a mean.
-WHOLE_FRAME_EVERY = 4
-WHOLE_FRAME_EVERY_S = 0.5
+# frame, and in dense mode one frame every WHOLE_FRAME_EVERY_S: their evidence is a mean,
+# reported beside the verdict (fusion card 4.0.0's clip model reads the appearance
+# analyzer's CLIP reading of the frames instead), so a few frames are enough.
+WHOLE_FRAME_EVERY = 8
+WHOLE_FRAME_EVERY_S = 1.0
 # Detection cost on video (docs/architecture.md, "Video"): the small-face tile search runs
 # on every TILE_EVERY-th detection (and whenever a frame shows no face otherwise); in
 # dense mode the detectors run every REDETECT_S seconds and FaceMesh follows the faces
@@ -383,8 +389,11 @@ def _fuse_video(tracks: list[Track], clip_results: list[tuple[Analyzer, Evidence
     # A still picture moved across the frame: its timing is evidence of nothing.
     still = any(ev.details.get("still") is True for a, ev in clip_results if a.name == "still-picture")
     clip_p = None
-    if model is not None and main is not None and not still:
-        clip_p = float(sigmoid(model.logit(clip_features(clip_results, whole_summary or {}))))
+    values = clip_features(clip_results, whole_summary or {})
+    if model is not None and main is not None and not still and model.reads_any(values):
+        clip_p = float(sigmoid(model.logit(values)))
+    # Beside a clip model with an opinion, the face model counts only when it is sure.
+    gate = model.face_gate if model is not None and clip_p is not None else None
     if frames_analysed is None:
         frames_analysed = max((p.frame + 1 for t in tracks for p in t.points), default=0)
     need = max(MIN_TRACK_FRAMES, MIN_TRACK_SHARE * frames_analysed)
@@ -395,7 +404,8 @@ def _fuse_video(tracks: list[Track], clip_results: list[tuple[Analyzer, Evidence
     kind_of: dict[int, str] = {}  # per track: which kind of evidence gave its score
     for t in tracks:
         ff = robust_track_score([p.score for p in t.points if p.score is not None])
-        score = ff
+        counted_ff = ff if gate is None or ff is None or ff >= gate else 0.0
+        score = counted_ff
         kind_of[t.id] = FACE
         evidence: dict[str, float | None] = {}
         if t is main and ff is not None:
@@ -410,8 +420,8 @@ def _fuse_video(tracks: list[Track], clip_results: list[tuple[Analyzer, Evidence
             else:
                 leaning = [v for n, v in temporal.items()
                            if n in SCORED_TEMPORAL and v is not None and v > 0.5]
-            score = max([ff, *leaning])
-            if score > ff:
+            score = max([counted_ff, *leaning])  # type: ignore[list-item]
+            if score > counted_ff:  # type: ignore[operator]
                 kind_of[t.id] = "temporal"
         worst = max(t.points, key=lambda p: p.score if p.score is not None else -1.0)
         out.append(TrackResult(
@@ -423,7 +433,12 @@ def _fuse_video(tracks: list[Track], clip_results: list[tuple[Analyzer, Evidence
         ))
     parts = [(tr.score, f"person {tr.id + 1}", kind_of[tr.id]) for tr in out
              if tr.score is not None and tr.counted]
-    params = scanner.fusion.video if scanner.fusion is not None else None
+    params = None
+    if scanner.fusion is not None:
+        # The clip model's opinion and the face model were calibrated together; the face
+        # model alone keeps the calibration fitted for it.
+        params = scanner.fusion.video if clip_p is not None else (
+            getattr(scanner.fusion, "video_faces", None) or scanner.fusion.video)
     if not parts:
         # Whole-frame generated-image traces alone do not judge a clip: real video frames
         # were that model's most frequent false alarms (docs/metrics.md, "Video"); they

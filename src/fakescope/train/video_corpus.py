@@ -154,6 +154,10 @@ def prepare(rows: list[Row], repos: Path, out: Path) -> dict[str, int]:
                         counts["not encoded"] += 1
                         continue
                 w, h, audio = probe(dst)
+                if w == 0:  # the segment held no frame (a start past the last one)
+                    dst.unlink()
+                    counts["no frames"] += 1
+                    continue
                 counts[r.label] += 1
                 labels.append({"file": rel, "label": r.label, "method": r.method, "group": r.group,
                                "has_audio": "yes" if audio else "no", "license": r.licence,
