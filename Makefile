@@ -19,7 +19,7 @@ $(VENV)/bin/python:
 # scan works without it, on decoder traces alone: docs/install.md).
 $(VENV)/.setup: $(VENV)/bin/python pyproject.toml constraints.txt
 	$(PIP) -e ".[demo]"
-	$(FS) models install-clip || echo "warning: no CLIP encoder; pictures are judged by decoder traces alone"
+	$(FS) models install-clip || echo "warning: no CLIP encoder; pictures are judged by decoder traces alone, videos by their faces and sound"
 	touch $@
 
 # invisible-watermark is only the tests' reference for fakescope's own watermark codec

