@@ -116,3 +116,23 @@ def test_a_missing_model_is_a_typed_error(tmp_path, monkeypatch) -> None:  # typ
     monkeypatch.setenv(MODELS_ENV, str(tmp_path))
     with pytest.raises(ModelError):
         lipsync.LipSyncAnalyzer()
+
+
+def test_the_sync_timeline_shows_where_a_dub_begins(fitted) -> None:  # type: ignore[no-untyped-def]
+    """A clip in step for its first half and repainted 4 frames off for its second (a partial
+    dub): the stretches before the cut read in step, those after it out of step."""
+    head, _, (rng, a, b) = fitted
+    z = _latent(rng, T + 20)
+    sound = z[10:T + 10] @ a + 0.3 * rng.normal(size=(T, 384))
+    lips_z = np.vstack([z[10:10 + T // 2], z[10 + T // 2 + 4:T + 14]])
+    lips = lips_z @ b + 0.3 * rng.normal(size=(T, 80))
+    times = np.arange(T) / 12.5
+    x, y = head.streams(sound.astype(np.float32), lips.astype(np.float32))
+    speech = np.ones(T, bool)
+    got = lipsync.sync_over_time(x, y, np.ones(T, bool), speech, times, head.offsets)
+    cut = times[T // 2]
+    before = [w for w in got if w["end_s"] <= cut]
+    after = [w for w in got if w["start_s"] >= cut]
+    assert before and after
+    assert all(w["in_step"] for w in before)
+    assert all(not w["in_step"] and w["offset_ms"] == 320 for w in after)

@@ -310,10 +310,42 @@ def learned_sync(session: object, head: SyncHead, audio: np.ndarray, rate: int, 
     mouth = mouth_shape(mesh)
     a, v = head.streams(sound, mouth)
     face = np.isfinite(mouth).all(axis=1)
-    curve, n = corr_curve(a, v, face, speech_frames(bands), offsets=head.offsets)
+    speech = speech_frames(bands)
+    curve, n = corr_curve(a, v, face, speech, offsets=head.offsets)
     if n < 10:
         return None
-    return {"n": n, "curve": curve, **curve_figures(curve)}
+    return {"n": n, "curve": curve, **curve_figures(curve),
+            "over_time": sync_over_time(a, v, face, speech, times, head.offsets)}
+
+
+SYNC_WINDOW_S = 4.0  # the stretch each point of the sync timeline reads
+SYNC_HOP_S = 2.0
+
+
+def sync_over_time(a: np.ndarray, v: np.ndarray, face: np.ndarray, speech: np.ndarray, times: np.ndarray,
+                   offsets: int = OFFSETS, window_s: float = SYNC_WINDOW_S, hop_s: float = SYNC_HOP_S,
+                   ) -> list[dict]:  # type: ignore[type-arg]
+    """When the mouth runs out of step: the sync curve's best offset over overlapping
+    stretches of the clip (a dub may repaint only part of it). A stretch with fewer than 10
+    frames of speech and face has no point."""
+    out = []
+    if len(times) == 0:
+        return out
+    start, end = float(times[0]), float(times[-1])
+    t0 = start
+    while t0 < end - 1e-6:
+        inside = (times >= t0) & (times < t0 + window_s)
+        curve, n = corr_curve(a, v, face, speech & inside, offsets=offsets)
+        if n >= 10:
+            fig = curve_figures(curve)
+            fps = (len(times) - 1) / max(end - start, 1e-6)
+            out.append({"start_s": round(t0, 2), "end_s": round(min(t0 + window_s, end), 2),
+                        "offset_ms": round(1000 * fig["offset"] / fps),
+                        "in_step": bool(abs(fig["offset"]) < OUT_OF_STEP)})
+        if t0 + window_s >= end:
+            break
+        t0 += hop_s
+    return out
 
 
 def sync_anomaly(offset: int, margin: float) -> float:
@@ -388,6 +420,7 @@ class LipSyncAnalyzer:
                 "sync_margin": round(margin, 3),
                 "sync_frames": int(got["n"]),
                 "sync_curve": [round(float(x), 3) for x in got["curve"]],
+                "over_time": got["over_time"],
                 "anomaly": round(a, 3),
                 "evidence_strength": "weak (little speech)" if reliability < 0.34 else
                 ("moderate" if reliability < 0.99 else "full"),

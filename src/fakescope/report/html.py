@@ -206,6 +206,16 @@ def timeline_svg(report: ScanReport, band: tuple[float, float] = (0.35, 0.65), w
                 for t, v in pts]
         out.append(f"<text x='{_PAD_L + 8 + 80 * n}' y='{_PAD_T + 12}' font-size='11' fill='{colour}'>"
                    f"person {int(tid) + 1}</text>")
+    # Where lip-sync finds the mouth out of step with the speech (a dub?): a bar along the top.
+    sync = next((a.details.get("over_time") for a in report.analyzers
+                 if a.name == "lip-sync" and a.details.get("over_time")), None)
+    for w in sync or []:
+        if not w["in_step"]:
+            x0, x1 = x(w["start_s"]), x(w["end_s"])
+            side = "ahead of" if w["offset_ms"] > 0 else "behind"
+            out.append(f"<rect class='out-of-step' x='{x0:.1f}' y='{_PAD_T + 16}' "
+                       f"width='{max(x1 - x0, 1):.1f}' height='5' fill='#b36b00'>"
+                       f"<title>mouth {abs(w['offset_ms'])} ms {side} the speech</title></rect>")
     # The appearance analyzer's reading frame by frame (CLIP on the face and the frame).
     seen = next((a.details.get("over_time") for a in report.analyzers
                  if a.name == "appearance" and a.details.get("over_time")), None)
@@ -233,7 +243,8 @@ def video_panels(report: ScanReport) -> str:
     if chart:
         parts.append("<figure>" + chart + "<figcaption>Manipulation probability of each person's "
                      "face over time (green: real, yellow: uncertain, red: fake); dashed: how generated "
-                     "each sampled frame and its largest face look to CLIP (the appearance analyzer)."
+                     "each sampled frame and its largest face look to CLIP (the appearance analyzer); "
+                     "orange bars: stretches where the mouth runs out of step with the speech (lip-sync)."
                      "</figcaption></figure>")
     vis = report.visual
     if vis is not None and getattr(vis, "frames", None):
