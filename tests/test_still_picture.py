@@ -96,3 +96,17 @@ def test_a_slid_portrait_is_still_and_a_speaking_one_is_not(tmp_path: Path) -> N
         assert ("still picture" in report.reason) is still
     assert found[True]["still"] is True and found[False]["still"] is False
     assert found[True]["residual"] < STILL_BELOW < found[False]["residual"]
+
+
+def test_a_face_cut_off_by_the_window_or_a_jump_of_facemesh_is_not_compared() -> None:
+    frames = _frames(30, live=False)
+    change = RigidChange(lag=3)
+    vals = [change(f, m) for f, m in frames[:10]]
+    assert np.isfinite(vals[3:]).all()
+    # FaceMesh jumps to another region (half the size, elsewhere): a new chain starts.
+    f, m = frames[10]
+    small = (m - m.mean(axis=0)) * 0.5 + m.mean(axis=0) + 60
+    assert np.isnan([change(f, small) for _ in range(3)]).all()
+    # A face whose compared part leaves the image is not measured.
+    off = m + np.array([300.0, 0.0], np.float32)
+    assert np.isnan(change(f, off))

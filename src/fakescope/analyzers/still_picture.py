@@ -42,6 +42,17 @@ def is_still(rigid: np.ndarray | None) -> bool:
     return r is not None and n >= MIN_MEASURES and r < STILL_BELOW
 
 
+# To follow another person instead of a still one, that person must be clearly live: a
+# false detection in the same photo (hair, a pattern) can read a little above STILL_BELOW
+# on a few comparisons where FaceMesh slips.
+LIVE_ABOVE = 0.04
+
+
+def is_live(rigid: np.ndarray | None) -> bool:
+    r, n = rigid_residual(rigid)
+    return r is not None and n >= MIN_MEASURES and r >= LIVE_ABOVE
+
+
 class StillPictureAnalyzer:
     name = "still-picture"
     version = "1.0.0"

@@ -243,21 +243,37 @@ class RigidChange:
         self.every = every  # registration on every ``every``-th frame only (it costs ~4 ms)
         self._past: list[np.ndarray] = []
         self._n = 0
+        self._box: tuple[float, float, float] | None = None  # last cut's centre and side
 
     def __call__(self, rgb: np.ndarray, mesh: np.ndarray | None) -> float:
         if mesh is None or not np.all(np.isfinite(mesh[:468])):
             self._past.clear()
+            self._box = None
             return float("nan")
         self._n += 1
         x0, y0 = mesh[:468].min(axis=0)
         x1, y1 = mesh[:468].max(axis=0)
         side = max(x1 - x0, y1 - y0) * 1.05
-        if side < 8:
+        cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+        h, w = rgb.shape[:2]
+        # Too small, or the part compared (the inner three quarters) partly outside what was
+        # seen (the window's border would move against the face and read as change): not
+        # measured, and the chain restarts.
+        r = 0.375 * side
+        if side < 8 or cx - r < 0 or cy - r < 0 or cx + r > w or cy + r > h:
             self._past.clear()
+            self._box = None
             return float("nan")
+        if self._box is not None:
+            # FaceMesh lost the face and found something else: a new chain, never compared
+            # with the old one (a face does not halve or leap half its size in one frame).
+            px, py, ps = self._box
+            if not 0.8 < side / ps < 1.25 or np.hypot(cx - px, cy - py) > 0.5 * ps:
+                self._past.clear()
+        self._box = (cx, cy, side)
         f = RIGID_SIDE / side
         half = RIGID_SIDE / 2
-        m = np.float32([[f, 0, half - f * (x0 + x1) / 2], [0, f, half - f * (y0 + y1) / 2]])
+        m = np.float32([[f, 0, half - f * cx], [0, f, half - f * cy]])
         grey = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY).astype(np.float32)
         patch = cv2.GaussianBlur(cv2.warpAffine(grey, m, (RIGID_SIDE, RIGID_SIDE), flags=cv2.INTER_AREA),
                                  (0, 0), 1.0)

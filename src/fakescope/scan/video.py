@@ -352,23 +352,27 @@ def _follow(media: VideoMedia, tracks: list[Track], fps: float, window_s: float,
     generated panel, a portrait on the wall) and another person seen long enough to count
     is not: then that person. Following a second face costs one more dense pass, paid
     only when the first is still."""
-    from fakescope.analyzers.still_picture import is_still
+    from fakescope.analyzers.still_picture import is_live, is_still
     from fakescope.faces.landmark_series import collect, track_box_at, window_region
 
     end = min(media.info.duration_s or window_s, window_s)
     need = max(MIN_TRACK_FRAMES, MIN_TRACK_SHARE * frames_analysed)
     ranked = sorted(tracks, key=lambda t: len(t.points), reverse=True)
     others = [t for t in ranked[1:] if t.seen >= need]
-    first: tuple[Track, LandmarkSeries] | None = None
-    for track in [ranked[0], *others[:2]]:
+
+    def follow(track: Track) -> LandmarkSeries:
         box_at = track_box_at(track)
-        series = collect(media.frames_every(fps, 0.0, end, region_at=lambda t, b=box_at: window_region(b(t))),
-                         fps, box_at=box_at)
-        first = first or (track, series)
-        if not is_still(series.rigid):
-            return track, series
-    assert first is not None
-    return first
+        return collect(media.frames_every(fps, 0.0, end, region_at=lambda t: window_region(box_at(t))),
+                       fps, box_at=box_at)
+
+    series = follow(ranked[0])
+    if not is_still(series.rigid):
+        return ranked[0], series
+    for track in others[:2]:
+        alt = follow(track)
+        if is_live(alt.rigid):
+            return track, alt
+    return ranked[0], series
 
 
 def _thin(tracks: list[Track], cap: int) -> None:
