@@ -11,8 +11,9 @@ video fusion leaves it out; the frames are still judged (a swapped or generated 
 photo is still one).
 
 The threshold lies between the slides of real and generated portraits (90th percentile
-residual ≤ 0.025) and the stillest real and generated talking clips of video/dev and
-video/gen2 (≥ 0.035): docs/metrics.md, "A still photo moved across the frame".
+residual ≤ 0.025) and the stillest clips of video/dev and video/gen2 (≥ 0.038) and of
+the issue-28 corpus (≥ 0.031, generated listening heads): docs/metrics.md, "Video of
+2025".
 """
 
 from __future__ import annotations
