@@ -417,8 +417,8 @@ def _fuse_video(tracks: list[Track], clip_results: list[tuple[Analyzer, Evidence
             if still:
                 leaning = []
             elif clip_p is not None:
-                # The clip model (blinking, fine detail over time, head motion, generated-
-                # image traces on the frames) beside the face model: the higher decides.
+                # The clip model (card 4.0.0: the appearance analyzer's CLIP reading of
+                # the frames and face over time) beside the face model: the higher decides.
                 evidence["clip-model"] = round(clip_p, 4)
                 leaning = [clip_p]
             else:
