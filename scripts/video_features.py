@@ -123,6 +123,7 @@ GROUPS: dict[str, list[tuple[str, float]]] = {
 # 0.77 on the shared sets but at chance on the corpus's generators, and beside the
 # appearance head it only pulled it down.
 SHIPPED = ["appearance"]
+OLD_EVIDENCE = ["blink", "detail", "generated", "smoothness"]  # card 3.1.0's clip model
 SHIPPED_L2 = 1.0  # one feature and 568 clips (3.1.0: 200, for ten features and 138 clips)
 # Beside the clip model the face model counts only when this sure: below it, its false
 # alarms on real phone and webcam footage outweighed the fakes it caught.
@@ -146,8 +147,8 @@ def per_set(rows: list[dict]) -> None:
     generators the shared sets never showed)."""
     y = np.array([r["label"] for r in rows])
     sets = sorted({r["set"] for r in rows})
-    combos = {"3.1.0's evidence (refitted)": SHIPPED, "appearance alone": ["appearance"],
-              "3.1.0's evidence + appearance": [*SHIPPED, "appearance"],
+    combos = {"3.1.0's evidence (refitted)": OLD_EVIDENCE, "appearance alone": ["appearance"],
+              "3.1.0's evidence + appearance": [*OLD_EVIDENCE, "appearance"],
               "generated + smoothness + appearance": ["generated", "smoothness", "appearance"],
               "detail + appearance": ["detail", "appearance"]}
     ff = design(rows, GROUPS["frames"])[:, 0]
@@ -164,6 +165,39 @@ def per_set(rows: list[dict]) -> None:
     cells = [auc(y[sel], shipped[sel]) for sel in (np.array([r["set"] == st for r in rows]) for st in sets)]
     print(f"{'the scan as shipped (card 3.1.0), score':40s} {auc(y, shipped):6.3f} "
           + " ".join(f"{c:7.3f}" for c in cells))
+
+
+def gate_and_strata(rows: list[dict], labels: dict[str, Path]) -> None:
+    """Why the face model is gated, and whether size, sound or framing tell the label:
+    the face model alone per set, the appearance head beside it at several gates, and the
+    head's held-out logits within framings (from the sets' labels.csv)."""
+    y = np.array([r["label"] for r in rows])
+    sets = np.array([r["set"] for r in rows])
+    ff = np.array([r.get("frame_score") if r.get("frame_score") is not None else np.nan for r in rows])
+    app = 1 / (1 + np.exp(-design(rows, GROUPS["appearance"])[:, 0]))
+    for st in sorted(set(sets)):
+        sel = (sets == st) & np.isfinite(ff)
+        print(f"face model alone, {st}: AUC {auc(y[sel], ff[sel]):.3f}; real clips at 0.65 or more "
+              f"{np.mean(ff[sel & (y == 0)] >= 0.65):.1%}")
+    for gate in (0.0, 0.8, 0.9, 0.95):
+        both = np.fmax(app, np.where(ff >= gate, np.nan_to_num(ff), 0.0))
+        print(f"appearance beside the face model counted at >= {gate}: AUC {auc(y, both):.3f} "
+              + " ".join(f"{st} {auc(y[sets == st], both[sets == st]):.3f}" for st in sorted(set(sets))))
+    for st, root in labels.items():
+        with open(root / "labels.csv", newline="", encoding="utf-8") as fh:
+            info = {r["file"]: r for r in csv.DictReader(fh)}
+        sel = [i for i, r in enumerate(rows) if r["set"] == st and r["file"] in info]
+        ys, a = y[sel], app[sel]
+        for col in ("width", "height"):
+            v = np.array([float(info[rows[i]["file"]].get(col) or "nan") for i in sel])
+            print(f"{st}: {col} as a score AUC {auc(ys, v):.3f}")
+        sound = np.array([float(rows[i]["has_audio"]) for i in sel])
+        print(f"{st}: having sound as a score AUC {auc(ys, sound):.3f}")
+        framing = np.array([info[rows[i]["file"]].get("framing", "") for i in sel])
+        for fr in sorted(set(framing) - {""}):
+            m = framing == fr
+            print(f"{st}, {fr}: {int((m & (ys == 1)).sum())} generated / {int((m & (ys == 0)).sum())} real, "
+                  f"appearance AUC within {auc(ys[m], a[m]):.3f}")
 
 
 def _logit(p: float | None) -> float:
@@ -423,6 +457,8 @@ def main() -> None:
     s.add_argument("features", type=Path)
     s.add_argument("--appearance-oof", type=Path, default=None)
     s.add_argument("--per-set", action="store_true", help="only the per-set comparison of clip models")
+    s.add_argument("--labels", action="append", default=[],
+                   help="name=folder: strata by size, sound and framing from that set's labels.csv")
     fs = sub.add_parser("face-score", help="AUC of the face score in `fakescope scan --format jsonl`")
     fs.add_argument("reports", type=Path)
     fs.add_argument("root", type=Path)
@@ -446,7 +482,10 @@ def main() -> None:
     elif args.cmd == "fit":
         fit(args.features, args.card, args.fpr, args.miss, args.appearance_oof, args.version)
     elif args.per_set:
-        per_set(load_rows(args.features, args.appearance_oof))
+        rows = load_rows(args.features, args.appearance_oof)
+        per_set(rows)
+        if args.appearance_oof is not None:
+            gate_and_strata(rows, {k: Path(v) for k, v in (x.split("=", 1) for x in args.labels)})
     else:
         study(args.features)
         rows = load_rows(args.features, args.appearance_oof)

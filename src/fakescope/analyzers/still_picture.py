@@ -63,10 +63,11 @@ class StillPictureAnalyzer:
 
     def analyze(self, item: VideoItem) -> Evidence:
         s = item.series
-        r, n = rigid_residual(s.rigid if s is not None else None)
+        rigid = s.rigid if s is not None else None
+        r, n = rigid_residual(rigid)
         if r is None:
             return Evidence(score=None, details={"reason": "no face followed over time"})
-        still = n >= MIN_MEASURES and r < STILL_BELOW
+        still = is_still(rigid)
         finding = ("the face moves only as a flat picture would (a still photo moved across the "
                    "frame): its timing is no evidence either way" if still else
                    "the face changes as a live face does")
