@@ -1,5 +1,5 @@
-"""appearance: CLIP tokens of a clip's face and frames pooled over time, through the head
-fitted by scripts/video_clip_embed.py (issue 28)."""
+"""appearance: CLIP tokens of a clip's frames pooled over time, through the head fitted by
+scripts/video_clip_embed.py (issue 28)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ needs_clip = pytest.mark.skipif(clip.find_encoder() is None and not os.environ.g
 def test_pooling_skips_frames_without_a_face() -> None:
     rng = np.random.default_rng(0)
     t = rng.normal(size=(4, len(ap.BLOCKS), 768)).astype(np.float32)
-    t[2] = np.nan  # no face in the third frame
+    t[2] = np.nan  # the third frame not read (or, in the study's face view, no face in it)
     mean, steps = ap.pooled(t)
     unit = t / np.linalg.norm(t, axis=-1, keepdims=True)
     assert np.allclose(mean, unit[[0, 1, 3]].mean(axis=0), atol=1e-6)
@@ -34,17 +34,19 @@ def test_the_head_reads_back_what_it_wrote(tmp_path: Path) -> None:
     import json
 
     rng = np.random.default_rng(1)
-    k, n_tok = 4, 2 * 768
+    k, n_tok, n_steps = 4, 768, len(ap.BLOCKS)
     head = ap.Head(clip.SHA256, 8, n_tok, rng.normal(size=n_tok).astype(np.float32),
-                   rng.normal(size=(k, n_tok)).astype(np.float32), rng.normal(size=10).astype(np.float32),
-                   rng.normal(size=k + 10).astype(np.float32), rng.uniform(1, 2, k + 10).astype(np.float32),
-                   rng.normal(size=k + 10).astype(np.float32), 0.3)
+                   rng.normal(size=(k, n_tok)).astype(np.float32),
+                   rng.normal(size=n_steps).astype(np.float32),
+                   rng.normal(size=k + n_steps).astype(np.float32),
+                   rng.uniform(1, 2, k + n_steps).astype(np.float32),
+                   rng.normal(size=k + n_steps).astype(np.float32), 0.3)
     path = tmp_path / "head.json"
     path.write_text(json.dumps(head.to_json()))
     again = ap.Head.load(path)
-    v = rng.normal(size=n_tok + 10).astype(np.float32)
+    v = rng.normal(size=n_tok + n_steps).astype(np.float32)
     assert again.logit(v) == pytest.approx(head.logit(v), abs=1e-3)
-    v[:768] = np.nan  # no face seen: the tokens' centre stands in for them
+    v[n_tok:] = np.nan  # one frame read, no step: the steps' centre stands in for them
     assert np.isfinite(again.logit(v))
     with pytest.raises(Exception, match="not an appearance head"):
         path.write_text("{}")
@@ -54,8 +56,8 @@ def test_the_head_reads_back_what_it_wrote(tmp_path: Path) -> None:
 def test_the_shipped_head_matches_its_encoder_and_sizes() -> None:
     head = ap.Head.load()
     assert head.clip_sha256 == clip.SHA256
-    assert head.components.shape[1] == head.n_tokens == 2 * 768
-    assert len(head.coef) == len(head.mean) == head.components.shape[0] + 2 * len(ap.BLOCKS)
+    assert head.components.shape[1] == head.n_tokens == 768
+    assert len(head.coef) == len(head.mean) == head.components.shape[0] + len(ap.BLOCKS)
 
 
 def test_without_the_encoder_it_says_why(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -75,16 +77,18 @@ def test_a_scan_reads_the_same_tokens_the_head_was_fitted_on(tmp_path: Path) -> 
     scanner = Scanner()
     report = scanner.scan(path)
     a = next(x for x in report.analyzers if x.name == "appearance")
-    assert a.error is None and a.details["faces"] == ap.FRAMES and a.details["frames"] == ap.FRAMES
-    # The study's reading (scripts/video_clip_embed.py extract) gives the same logit.
+    assert a.error is None and a.details["frames"] == ap.FRAMES
+    # The study's reading (scripts/video_clip_embed.py extract, which also reads the face)
+    # gives the same logit.
     limits = ScanSettings().limits
     media = decode(read_file(path, limits), limits)
-    face, whole, n = ap.clip_tokens(media, scanner.detector, clip.load_blocks(str(clip.find_encoder())))
-    assert n == ap.FRAMES
-    assert a.details["logit"] == pytest.approx(ap.Head.load().logit(ap.clip_vector(face, whole)), abs=1e-3)
+    blocks = clip.load_blocks(str(clip.find_encoder()))
+    face, whole, n = ap.clip_tokens(media, blocks, detector=scanner.detector)
+    assert n == ap.FRAMES and np.isfinite(face).all()
+    assert a.details["logit"] == pytest.approx(ap.Head.load().logit(ap.clip_vector(whole)), abs=1e-3)
     assert 0 <= a.score <= 1
-    # When: each sampled frame's own reading; with a face in every frame their logits
-    # average to the clip's (the head is linear in the mean token).
+    # When: each sampled frame's own reading; their logits average to the clip's (the head
+    # is linear in the mean token).
     seen = a.details["over_time"]
     assert [q["time_s"] for q in seen] == pytest.approx(ap.sample_times(report.video.duration_s), abs=1e-3)
     logits = [np.log(q["p"] / (1 - q["p"])) for q in seen]

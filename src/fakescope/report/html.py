@@ -216,7 +216,7 @@ def timeline_svg(report: ScanReport, band: tuple[float, float] = (0.35, 0.65), w
             out.append(f"<rect class='out-of-step' x='{x0:.1f}' y='{_PAD_T + 16}' "
                        f"width='{max(x1 - x0, 1):.1f}' height='5' fill='#b36b00'>"
                        f"<title>mouth {abs(w['offset_ms'])} ms {side} the speech</title></rect>")
-    # The appearance analyzer's reading frame by frame (CLIP on the face and the frame).
+    # The appearance analyzer's reading frame by frame (CLIP on the whole frame).
     seen = next((a.details.get("over_time") for a in report.analyzers
                  if a.name == "appearance" and a.details.get("over_time")), None)
     if seen:
@@ -243,7 +243,7 @@ def video_panels(report: ScanReport) -> str:
     if chart:
         parts.append("<figure>" + chart + "<figcaption>Manipulation probability of each person's "
                      "face over time (green: real, yellow: uncertain, red: fake); dashed: how generated "
-                     "each sampled frame and its largest face look to CLIP (the appearance analyzer); "
+                     "each sampled frame looks to CLIP (the appearance analyzer); "
                      "orange bars: stretches where the mouth runs out of step with the speech (lip-sync)."
                      "</figcaption></figure>")
     vis = report.visual

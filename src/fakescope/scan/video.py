@@ -11,7 +11,7 @@ Aggregation (documented in docs/architecture.md):
   probability;
 - temporal analyzers speak for the followed track (the most prominent one that is not a
   still picture): its score is the maximum of its frame score and the fusion card's clip
-  model (with card 4.0.0: the ``appearance`` analyzer's CLIP reading; beside its
+  model (with card 4.1.0: the ``appearance`` analyzer's CLIP reading; beside its
   opinion a face score counts only at the card's ``face_gate`` or more), or without a
   clip model the scores of the analyzers in ``SCORED_TEMPORAL`` (blink, lip-sync) that
   lean towards fake (above 0.5, their "no opinion"); a still picture's timing counts
@@ -69,7 +69,7 @@ if TYPE_CHECKING:
 SCORED_TEMPORAL = frozenset({"blink", "lip-sync"})  # without a clip model in the fusion card
 # Whole-frame analyzers (generated-image traces) read every WHOLE_FRAME_EVERY-th sampled
 # frame, and in dense mode one frame every WHOLE_FRAME_EVERY_S: their evidence is a mean,
-# reported beside the verdict (fusion card 4.0.0's clip model reads the appearance
+# reported beside the verdict (fusion card 4.1.0's clip model reads the appearance
 # analyzer's CLIP reading of the frames instead), so a few frames are enough.
 WHOLE_FRAME_EVERY = 8
 WHOLE_FRAME_EVERY_S = 1.0
@@ -417,8 +417,8 @@ def _fuse_video(tracks: list[Track], clip_results: list[tuple[Analyzer, Evidence
             if still:
                 leaning = []
             elif clip_p is not None:
-                # The clip model (card 4.0.0: the appearance analyzer's CLIP reading of
-                # the frames and face over time) beside the face model: the higher decides.
+                # The clip model (card 4.1.0: the appearance analyzer's CLIP reading of
+                # the frames over time) beside the face model: the higher decides.
                 evidence["clip-model"] = round(clip_p, 4)
                 leaning = [clip_p]
             else:
