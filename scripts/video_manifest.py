@@ -18,27 +18,15 @@ from __future__ import annotations
 import argparse
 import csv
 import hashlib
-import re
 import subprocess
 import tempfile
 from collections import Counter
 from pathlib import Path
 
-from fakescope.train.pictures_corpus import git_dir, read_blobs
+from fakescope.train.pictures_corpus import git_dir, read_blobs, reserved_repos
 from fakescope.train.video_corpus import MANIFEST, MAX_SECONDS, Row, write_manifest
 
 MIN_SECONDS = 2.0
-
-
-def reserved_repos(path: Path | None) -> set[str]:
-    if path is None or not path.exists():
-        return set()
-    names = set()
-    for line in path.read_text(encoding="utf-8").splitlines():
-        m = re.match(r"^([A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+)\b", line.strip())
-        if m:
-            names.add(m.group(1).lower())
-    return names
 
 
 def video_seconds(data: bytes, suffix: str) -> float | None:

@@ -114,3 +114,26 @@ def test_models_dir_override_falls_back_to_bundled_models(tmp_path, monkeypatch)
     monkeypatch.setenv(MODELS_ENV, str(tmp_path))
     assert models_dir("face-forgery") == tmp_path
     assert models_dir("voice") == WEIGHTS_DIR
+
+
+class _LocalEdit:
+    name, version, needs_faces, evidence_kind = "local-edit", "0", False, "local_edit"
+    card = None
+
+
+def test_a_local_edit_is_its_own_kind_with_its_own_thresholds() -> None:
+    from fakescope.fusion import LOCAL
+
+    card = FusionCard(version="t", image=FusionParams(), generated=FusionParams(threshold_fake=0.6),
+                      local_edit=FusionParams(threshold_fake=0.95, threshold_real=0.5), command="test",
+                      created="2026-01-01")
+    res = [(_Whole(), Evidence(score=0.2)), (_LocalEdit(), Evidence(score=0.9))]
+    # Not the generated-image kind's maximum: 0.9 there would be fake at 0.6.
+    f = fuse(res, 0, card=card)
+    assert f.evidence == {GENERATED: 0.2, LOCAL: 0.9}
+    assert f.verdict == "inconclusive" and f.decided_by == LOCAL and "a local edit" in f.reason
+    sure = fuse([(_Whole(), Evidence(score=0.2)), (_LocalEdit(), Evidence(score=0.97))], 0, card=card)
+    assert sure.verdict == "fake" and sure.decided_by == LOCAL
+    # Without the fusion card's entry, its own card's band (here none: the default band).
+    alone = fuse([(_LocalEdit(), Evidence(score=0.7))], 0)
+    assert alone.verdict == "fake" and alone.decided_by == LOCAL

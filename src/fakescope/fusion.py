@@ -2,9 +2,11 @@
 
 Rules for images (documented in docs/architecture.md, "Fusion"):
 - Each analyzer score is already a calibrated probability (its card's Platt scaling).
-- Two kinds of evidence: *face manipulation* (a face's score is the mean of the face
+- Three kinds of evidence: *face manipulation* (a face's score is the mean of the face
   analyzers' scores for it; the kind's score is the maximum over the judged faces: one
-  manipulated face is enough) and *generated image* (the whole-image analyzers' maximum).
+  manipulated face is enough), *generated image* (the whole-image analyzers' maximum) and
+  *local edit* (an analyzer that declares ``evidence_kind = "local_edit"``: part of the
+  picture changed).
 - The fusion card (``models/weights/fusion.json``, fitted on dev data by
   ``scripts/fit_fusion.py``) recalibrates each kind (a maximum overstates) and gives each
   its own verdict thresholds, chosen so that, together, at most 5 % of the dev real
@@ -34,8 +36,9 @@ DEFAULT_BAND = (0.35, 0.65)
 
 FACE = "face_manipulation"
 GENERATED = "generated_image"
+LOCAL = "local_edit"
 # How a reason names each kind of evidence.
-KIND_WORDS = {FACE: "face manipulation", GENERATED: "generated-image traces"}
+KIND_WORDS = {FACE: "face manipulation", GENERATED: "generated-image traces", LOCAL: "a local edit"}
 CLIP_WORDS = "generated image (CLIP and decoder traces)"
 
 
@@ -92,9 +95,11 @@ def raw_kind_scores(results: list[tuple[Analyzer, Evidence]], n_faces: int,
     scored = [s for s in face_scores if s is not None]
     if scored:
         raw[FACE] = max(scored)
-    whole = [ev.score for a, ev in results if not a.needs_faces and ev.score is not None]
-    if whole:
-        raw[GENERATED] = max(whole)
+    for kind in (GENERATED, LOCAL):
+        whole = [ev.score for a, ev in results if not a.needs_faces and ev.score is not None
+                 and getattr(a, "evidence_kind", GENERATED) == kind]
+        if whole:
+            raw[kind] = max(whole)
     return raw, face_scores
 
 
@@ -105,11 +110,14 @@ def kind_params(card: FusionCard | None, kind: str, clip: bool = False) -> Fusio
         return None
     if kind == FACE:
         return card.image
+    if kind == LOCAL:
+        return card.local_edit
     return card.generated_clip if clip and card.generated_clip is not None else card.generated
 
 
 def reads_clip(results: list[tuple[Analyzer, Evidence]]) -> bool:
-    return any(ev.details.get("reads") == "clip+traces" for a, ev in results if not a.needs_faces)
+    return any(ev.details.get("reads") == "clip+traces" for a, ev in results
+               if not a.needs_faces and getattr(a, "evidence_kind", GENERATED) == GENERATED)
 
 
 def fuse(results: list[tuple[Analyzer, Evidence]], n_faces: int,
@@ -125,7 +133,11 @@ def fuse(results: list[tuple[Analyzer, Evidence]], n_faces: int,
     for kind, value in raw.items():
         params = kind_params(card, kind, clip)
         p = calibrate(value, params)
-        judged[kind] = (p, band_of(params, band), verdict_for(p, band_of(params, band))[0])
+        own = band
+        if kind == LOCAL:  # its own card's band, never the face models'
+            own = next((a.card.inconclusive_band for a, _ in results
+                        if getattr(a, "evidence_kind", None) == LOCAL and a.card is not None), band)
+        judged[kind] = (p, band_of(params, own), verdict_for(p, band_of(params, own))[0])
     evidence = {k: round(v[0], 4) for k, v in judged.items()}
     score = max(v[0] for v in judged.values())
     for verdict in ("fake", "inconclusive", "real"):

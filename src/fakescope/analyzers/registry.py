@@ -66,6 +66,12 @@ def _still_picture() -> Analyzer:
     return StillPictureAnalyzer()
 
 
+def _local_edit() -> Analyzer:
+    from fakescope.analyzers.local_edit import LocalEditAnalyzer
+
+    return LocalEditAnalyzer()
+
+
 def _voice() -> Analyzer:
     from fakescope.analyzers.voice import VoiceAnalyzer
 
@@ -82,6 +88,7 @@ BUILTIN: dict[str, Callable[[], Analyzer]] = {
     "face-detail": _face_detail,
     "still-picture": _still_picture,
     "appearance": _appearance,
+    "local-edit": _local_edit,
     "voice": _voice,
 }
 # Built-in analyzers that run only when named (`--analyzers`); none at present.

@@ -172,6 +172,9 @@ class FusionCard(BaseModel):
     generated: FusionParams | None = Field(None, description="generated-image evidence in photos")
     generated_clip: FusionParams | None = Field(
         None, description="generated-image evidence in photos when read through CLIP (the head)")
+    local_edit: FusionParams | None = Field(
+        None, description="local-edit evidence in photos (a region changed); without it the analyzer's "
+        "own calibration and band")
     video: FusionParams | None = None
     video_faces: FusionParams | None = Field(
         None, description="the face model alone on video (live watch; clips whose clip model has no "

@@ -42,6 +42,8 @@ _EXPLAIN = {
 _EXPLAIN_FAKE_BY = {
     "generated_image": "The picture carries the traces an image generator (diffusion model or GAN) "
                        "leaves, strongly enough to call it generated.",
+    "local_edit": "Part of the picture differs from the rest the way an edit leaves it (a splice, "
+                  "a removal, a region filled in): see where on the localization map.",
     "provenance": "Its provenance decides: see the reason and the provenance panel.",
     "temporal": "The clip's evidence over time and around the face (blinking, fine detail from "
                 "frame to frame, head motion, generated-image traces) is unlike real footage.",
@@ -394,8 +396,9 @@ def image_heat_panels(rgb: np.ndarray, report: ScanReport) -> list[tuple[np.ndar
         over = overlay(small, np.clip(heat, 0, 1), cover)
         a = next((x for x in report.analyzers if x.name == hm.source), None)
         score = f"{a.score:.3f}" if a is not None and a.score is not None else "-"
-        panels.append((over, f"{hm.source}: where in the whole picture the model saw generator "
-                             f"traces (picture probability {score}; red = strong)"))
+        what = ("where a region looks edited (a splice, a removal, a filled-in region)"
+                if hm.source == "local-edit" else "where in the whole picture the model saw generator traces")
+        panels.append((over, f"{hm.source}: {what} (picture probability {score}; red = strong)"))
     return panels
 
 

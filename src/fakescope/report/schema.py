@@ -9,14 +9,15 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from fakescope.provenance.models import Provenance
 
-SCHEMA_VERSION = "1.6"
+SCHEMA_VERSION = "1.7"
 
 Verdict = Literal["fake", "real", "inconclusive", "no_face", "error"]
-EvidenceKind = Literal["face_manipulation", "generated_image", "temporal", "synthetic_voice", "provenance"]
+EvidenceKind = Literal["face_manipulation", "generated_image", "local_edit", "temporal", "synthetic_voice",
+                       "provenance"]
 MediaTypeName = Literal["image", "video", "audio"]
 
 
@@ -132,6 +133,26 @@ class AudioSegment(BaseModel):
         "carries it; explains the score, never changes it; null without speech or trace heads")
 
 
+class Localization(BaseModel):
+    """Where in a still picture a region was changed (schema 1.7): ``rows`` x ``cols`` cells of
+    equal size tiling the whole picture, each with the probability that it was edited."""
+
+    rows: int = Field(ge=1, le=64)
+    cols: int = Field(ge=1, le=64)
+    cell_height_px: float = Field(gt=0, description="each cell's height in the picture's pixels")
+    cell_width_px: float = Field(gt=0, description="each cell's width in the picture's pixels")
+    grid: list[list[float]] = Field(description="rows of probabilities 0..1, top row first, left to right")
+    source: str = Field("local-edit", description="the analyzer that drew it")
+
+    @model_validator(mode="after")
+    def _shape(self) -> Localization:
+        if len(self.grid) != self.rows or any(len(r) != self.cols for r in self.grid):
+            raise ValueError("grid must have `rows` rows of `cols` values")
+        if any(not 0.0 <= v <= 1.0 for r in self.grid for v in r):
+            raise ValueError("grid values are probabilities 0..1")
+        return self
+
+
 class ScanReport(BaseModel):
     """Everything fakescope concluded about one input."""
 
@@ -172,6 +193,8 @@ class ScanReport(BaseModel):
     segments: list[AudioSegment] = Field(
         default_factory=list, description="audio and video soundtracks: 2 s windows covering the audio, "
         "with the voice analyzer's score (schema 1.3)")
+    localization: Localization | None = Field(
+        None, description="still images: where a region was changed (the local-edit analyzer; schema 1.7)")
 
     # In-memory only (never serialised): pixels and heatmaps for the HTML report.
     _visual: Any = PrivateAttr(default=None)

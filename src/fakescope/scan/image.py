@@ -20,6 +20,7 @@ from fakescope.report.schema import (
     AnalyzerResult,
     ErrorInfo,
     FaceResult,
+    Localization,
     MediaInfo,
     ScanReport,
     Timing,
@@ -84,6 +85,7 @@ def _scan_image(scanner: Scanner, loaded: LoadedFile, media: ImageMedia, display
     t0 = time.perf_counter()
     results: list[tuple[Analyzer, Evidence]] = []
     analyzer_reports: list[AnalyzerResult] = []
+    localization: Localization | None = None
     for a in image_analyzers:
         ev, ms = early[a.name].result() if a.name in early else _run_analyzer(a, item)
         if isinstance(ev, FakescopeError):
@@ -92,6 +94,9 @@ def _scan_image(scanner: Scanner, loaded: LoadedFile, media: ImageMedia, display
                 time_ms=ms))
             continue
         results.append((a, ev))
+        if "localization" in ev.details:  # reported once, at the top (schema 1.7)
+            localization = Localization(**ev.details["localization"], source=a.name)
+            ev.details = {k: v for k, v in ev.details.items() if k != "localization"}
         analyzer_reports.append(AnalyzerResult(
             name=a.name, version=a.version, score=ev.score, face_scores=ev.face_scores,
             details=ev.details, time_ms=ms))
@@ -138,6 +143,7 @@ def _scan_image(scanner: Scanner, loaded: LoadedFile, media: ImageMedia, display
         models=scanner.models,
         notes=list(media.notes),
         provenance=provenance,
+        localization=localization,
     )
     if s.explain:
         report._visual = Visual(

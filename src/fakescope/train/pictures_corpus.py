@@ -31,6 +31,7 @@ import csv
 import hashlib
 import io
 import logging
+import re
 import subprocess
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, fields
@@ -556,3 +557,15 @@ def main(argv: list[str] | None = None) -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def reserved_repos(path: Path | None) -> set[str]:
+    """Repositories (lower case) named at the start of a line of EVALUATION-RESERVED.md."""
+    if path is None or not path.exists():
+        return set()
+    names = set()
+    for line in path.read_text(encoding="utf-8").splitlines():
+        m = re.match(r"^([A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+)\b", line.strip())
+        if m:
+            names.add(m.group(1).lower())
+    return names
