@@ -24,11 +24,13 @@ def test_real_photo_report(scanner: Scanner, demo_dir: Path) -> None:
     assert r.verdict in ("real", "inconclusive")  # a real portrait is never called fake
     assert r.score is not None and 0.0 <= r.score <= 1.0
     assert len(r.faces) == 1
-    assert [a.name for a in r.analyzers] == ["face-forgery", "generated", "metadata"]
+    assert [a.name for a in r.analyzers] == ["face-forgery", "generated", "metadata", "local-edit"]
     assert r.evidence["face_manipulation"] == pytest.approx(_fused(scanner, r.faces[0].score), abs=1e-4)
-    assert set(r.evidence) == {"face_manipulation", "generated_image"}
+    assert set(r.evidence) == {"face_manipulation", "generated_image", "local_edit"}
+    assert r.evidence["local_edit"] < 0.65  # nothing pasted into it
+    assert r.localization is not None and r.localization.rows == 64
     assert r.score == pytest.approx(max(r.evidence.values()), abs=1e-4)
-    assert r.decided_by in ("face_manipulation", "generated_image")
+    assert r.decided_by in ("face_manipulation", "generated_image", "local_edit")
     assert [m.name for m in r.models][:2] == ["face-forgery", "generated"]
     t = r.timing_ms
     assert t.total >= t.decode + t.faces + t.analyzers - 1.0 and t.faces > 0
@@ -70,7 +72,9 @@ def test_tight_crop_and_rotated_phone_photo(scanner: Scanner, demo_dir: Path) ->
 def test_a_picture_without_faces_is_still_judged(scanner: Scanner, demo_dir: Path) -> None:
     r = scanner.scan(demo_dir / "coffee.png")
     assert r.faces == [] and r.score is not None and r.verdict in ("real", "inconclusive")
-    assert r.decided_by == "generated_image" and set(r.evidence) == {"generated_image"}
+    # Judged by the whole-picture kinds (no face): generated-image traces and local edits.
+    assert r.decided_by in ("generated_image", "local_edit")
+    assert set(r.evidence) == {"generated_image", "local_edit"}
     if r.verdict == "real":
         assert "no face to judge" in r.reason
 

@@ -401,10 +401,14 @@ def test_face_crops_only_when_the_operator_turns_them_on(make_client, jpeg_bytes
     assert ("alt='aligned face'" in html) is keep
     # What is stored: the upload and the evidence maps; no face pixels.
     z = np.load(_blob_dir(tmp_path, sid) / "heatmaps.npz")
-    # Per face its small map and alignment; per picture a coarse whole-image map.
-    assert sorted(z.files) == ["heat0", "image_heat0", "image_source0", "matrix0", "meta0"]
+    # Per face its small map and alignment; per whole-picture analyzer a coarse map (the
+    # generated-image evidence, the local-edit localization).
+    assert sorted(z.files) == ["heat0", "image_heat0", "image_heat1", "image_source0", "image_source1",
+                               "matrix0", "meta0"]
     assert max(z["heat0"].shape) <= 32 and z["matrix0"].shape == (2, 3)
-    assert max(z["image_heat0"].shape) <= 256 and str(z["image_source0"]) == "generated"
+    assert max(z["image_heat0"].shape) <= 256 and max(z["image_heat1"].shape) <= 256
+    assert {str(z["image_source0"]), str(z["image_source1"])} == {"generated", "local-edit"}
+    assert "where a region looks edited" in html
 
 
 def test_without_keys_other_host_names_are_refused(make_client) -> None:  # type: ignore[no-untyped-def]
