@@ -21,15 +21,10 @@ import cv2
 import numpy as np
 
 from fakescope.evaluation.metrics import auc
+from fakescope.train.local_edit import load_trained
 
 TOP = 16
 MAX_SIDE = 2048
-
-
-def load_net(path: Path):  # type: ignore[no-untyped-def]
-    from fakescope.train.local_edit import load_trained
-
-    return load_trained(path)
 
 
 def cell_logits(net, rgb: np.ndarray) -> np.ndarray:  # type: ignore[no-untyped-def]
@@ -72,7 +67,7 @@ def main() -> None:
     ap.add_argument("--json", type=Path, help="per picture: score, cell AUC, F1")
     ap.add_argument("--summary", type=Path, help="the pooled figures (JSON), for the model card")
     args = ap.parse_args()
-    net = load_net(args.net) if args.net else None
+    net = load_trained(args.net) if args.net else None
     with open(args.data / "labels.csv", newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
     out = []

@@ -86,6 +86,18 @@ def write_manifest(rows: Iterable[Row], path: Path = MANIFEST) -> None:
     write_rows(rows, Row, path)
 
 
+def snapshot_blobs(repos: Path, repo: str, specs: set[str]) -> dict[str, bytes | None] | None:
+    """``commit:path`` -> bytes (None where absent) read from ``repo``'s snapshot; None, with a
+    warning, when there is no snapshot."""
+    try:
+        gd = git_dir(repos, repo)
+    except FileNotFoundError as exc:
+        log.warning("%s", exc)
+        return None
+    ordered = sorted(specs)
+    return dict(zip(ordered, read_blobs(gd, ordered), strict=True))
+
+
 def picture_size(data: bytes) -> tuple[int, int] | None:
     """(width, height) of a picture that decodes to RGB with PIL; None otherwise."""
     from PIL import Image
@@ -163,14 +175,12 @@ def build_manifest(selections: Iterable[Path], repos: Path,
     blobs: dict[tuple[str, str], bytes | None] = {}
     for repo in sorted({r["repo"] for r in picked}):
         rs = [r for r in picked if r["repo"] == repo]
-        try:
-            gd = git_dir(repos, repo)
-        except FileNotFoundError as exc:
-            log.warning("%s", exc)
+        specs = {f"{r['commit']}:{p}" for r in rs for p in (r["path"], r["mask_path"]) if p}
+        got = snapshot_blobs(repos, repo, specs)
+        if got is None:
             dropped["no snapshot"] += len(rs)
             continue
-        specs = sorted({f"{r['commit']}:{p}" for r in rs for p in (r["path"], r["mask_path"]) if p})
-        for spec, data in zip(specs, read_blobs(gd, specs), strict=True):
+        for spec, data in got.items():
             blobs[(repo, spec)] = data
     rows: list[Row] = []
     seen: set[str] = set()
@@ -233,14 +243,11 @@ def prepare(rows: list[Row], repos: Path, out: Path) -> dict[str, int]:
     for r in rows:
         by_repo.setdefault(r.repo, []).append(r)
     for repo, rs in progress_iter(sorted(by_repo.items()), "sources"):
-        try:
-            gd = git_dir(repos, repo)
-        except FileNotFoundError as exc:
-            log.warning("%s", exc)
+        got = snapshot_blobs(repos, repo, {f"{r.commit}:{p}" for r in rs for p in (r.path, r.mask_path) if p})
+        if got is None:
             counts["missing repository"] += len(rs)
             continue
-        specs = sorted({f"{r.commit}:{p}" for r in rs for p in (r.path, r.mask_path) if p})
-        blobs = dict(zip(specs, read_blobs(gd, specs), strict=True))
+        blobs = got
         for r in rs:
             dst = files / r.name
             have = dst.exists() and hashlib.sha256(dst.read_bytes()).hexdigest() == r.sha256
