@@ -30,6 +30,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
 CHROMIUM = os.environ.get("FAKESCOPE_TEST_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]
@@ -88,8 +90,12 @@ def compare(page: Page, inputs: list[Path]) -> dict:  # type: ignore[type-arg]
 
     files = sorted(f for p in inputs for f in ([p] if p.is_file() else p.rglob("*"))
                    if f.suffix.lower() in PHOTO_SUFFIXES)
+    # the page has neither the CLIP encoder nor SIFT (docs/browser.md): the scan it is held
+    # to reads without them
+    os.environ["FAKESCOPE_CLIP_ONNX"] = "off"
+    os.environ["FAKESCOPE_COPY_MOVE"] = "off"
     scanner = Scanner(ScanSettings(provenance=ProvenanceSettings(trust_anchors=None, registry=None)))
-    worst = {"score": 0.0, "evidence": 0.0, "face_score": 0.0, "box_px": 0.0}
+    worst = {"score": 0.0, "evidence": 0.0, "face_score": 0.0, "box_px": 0.0, "localization": 0.0}
     where: dict[str, str] = {}
     disagree, face_count = [], 0
     for f in files:
@@ -104,6 +110,13 @@ def compare(page: Page, inputs: list[Path]) -> dict:  # type: ignore[type-arg]
         for kind, v in py.evidence.items():
             if kind in js["evidence"]:
                 diffs["evidence"] = max(diffs.get("evidence", 0.0), abs(js["evidence"][kind] - v))
+        loc = js.get("localization")
+        if py.localization is not None and loc is not None:
+            if (loc["rows"], loc["cols"]) == (py.localization.rows, py.localization.cols):
+                diffs["localization"] = float(np.abs(np.subtract(loc["grid"], py.localization.grid)).max())
+            else:
+                disagree.append({"file": str(f), "localization_browser": [loc["rows"], loc["cols"]],
+                                 "localization_python": [py.localization.rows, py.localization.cols]})
         if len(js["faces"]) == len(py.faces):
             for jf, pf in zip(js["faces"], py.faces, strict=True):
                 face_count += 1

@@ -1,12 +1,16 @@
 """Judge a local-edit model on real edits (issue 29): the dev set of corpora/edits.
 
     python scripts/edits_eval.py --data DATA/edits-dev --net runs/edits/net.pt [--json out.json]
+    python scripts/edits_eval.py --data DATA/edits-dev --shipped   # the analyzer as a scan runs it
 
 Per picture the image score is the mean of the 16 highest cell logits (as the analyzer
 reads it). Prints: image-level AUC pooled and per source group that has both classes;
 for pictures with a mask, the cell-level AUC and the F1 of cells at p >= 0.5 (a cell is
 edited when half its pixels are); the share of authentic pictures above the threshold that
-calls ``--fpr`` of them fake, per group.
+calls ``--fpr`` of them fake, per group. ``--shipped`` judges the bundled `local-edit`
+analyzer instead, with its copy-move matching (``FAKESCOPE_COPY_MOVE=off``: without):
+its probability is the picture's score, its cell map (the net's cells, the copies' outline
+merged in) the localization.
 """
 
 from __future__ import annotations
@@ -51,6 +55,23 @@ def noise_cells(rgb: np.ndarray) -> np.ndarray:
     return np.abs(local - np.median(local))
 
 
+def _shipped():  # type: ignore[no-untyped-def]
+    """A function: picture path -> (the analyzer's probability, its cell probabilities)."""
+    from fakescope.analyzers.base import ScanItem
+    from fakescope.analyzers.local_edit import LocalEditAnalyzer
+    from fakescope.config import ScanSettings
+    from fakescope.media import decode, read_file
+
+    analyzer, settings = LocalEditAnalyzer(), ScanSettings(explain=True)
+
+    def judge(path: Path) -> tuple[float, np.ndarray]:
+        media = decode(read_file(path, settings.limits), settings.limits)
+        ev = analyzer.analyze(ScanItem(media=media, faces=[], settings=settings))
+        return float(ev.score or 0.0), ev.image_heatmaps[0].heat
+
+    return judge
+
+
 def cells_of(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """The mask's share of each output cell (the net's grid: ceil of size / 8)."""
     h, w = shape
@@ -63,11 +84,14 @@ def main() -> None:
     ap.add_argument("--data", type=Path, required=True)
     ap.add_argument("--net", type=Path,
                     help="a trained net (train/local_edit.py fit); without: the noise baseline")
+    ap.add_argument("--shipped", action="store_true",
+                    help="the bundled analyzer, copy-move matching included")
     ap.add_argument("--fpr", type=float, default=0.05)
     ap.add_argument("--json", type=Path, help="per picture: score, cell AUC, F1")
     ap.add_argument("--summary", type=Path, help="the pooled figures (JSON), for the model card")
     args = ap.parse_args()
     net = load_trained(args.net) if args.net else None
+    shipped = _shipped() if args.shipped else None
     with open(args.data / "labels.csv", newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
     out = []
@@ -80,15 +104,20 @@ def main() -> None:
         f = MAX_SIDE / max(rgb.shape[:2])
         if f < 1:
             rgb = cv2.resize(rgb, None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
-        lg = cell_logits(net, rgb) if net is not None else noise_cells(rgb)
+        if shipped is not None:
+            score, lg = shipped(args.data / r["file"])
+            lg = lg[: -(-rgb.shape[0] // 8), : -(-rgb.shape[1] // 8)]
+        else:
+            lg = cell_logits(net, rgb) if net is not None else noise_cells(rgb)
+            score = float(np.sort(lg.ravel())[-TOP:].mean())
         item = {"file": r["file"], "group": r["group"], "label": int(r["label"] == "fake"),
-                "kind": r["edit_kind"], "score": float(np.sort(lg.ravel())[-TOP:].mean())}
+                "kind": r["edit_kind"], "score": score}
         if r.get("mask"):
             m = cv2.imread(str(args.data / r["mask"]), cv2.IMREAD_GRAYSCALE)
             if f < 1:
                 m = cv2.resize(m, (rgb.shape[1], rgb.shape[0]), interpolation=cv2.INTER_AREA)
             truth = cells_of(m, lg.shape) >= 0.5
-            p = 1 / (1 + np.exp(-lg))
+            p = lg if shipped is not None else 1 / (1 + np.exp(-lg))
             if 0 < truth.sum() < truth.size:
                 item["cell_auc"] = auc(truth.ravel().astype(int), lg.ravel())
                 tp = float((truth & (p >= 0.5)).sum())

@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 from collections import defaultdict
 from pathlib import Path
 
@@ -42,7 +43,8 @@ def logit(p: float) -> float:
     return float(np.log(p / (1 - p)))
 
 
-def scores(folder: Path, label: str, analyzer) -> list[tuple[str, float]]:  # type: ignore[no-untyped-def]
+def scores(folder: Path, label: str, analyzer, copies: bool = False) -> list[tuple[str, float]]:  # type: ignore[no-untyped-def]
+    """(source, the net's raw logit) per picture; with ``copies``, (source, copy-move inliers)."""
     from fakescope.analyzers.base import ScanItem
     from fakescope.config import ScanSettings
     from fakescope.errors import FakescopeError
@@ -58,8 +60,13 @@ def scores(folder: Path, label: str, analyzer) -> list[tuple[str, float]]:  # ty
             media = decode(read_file(folder / r["file"], settings.limits), settings.limits)
         except FakescopeError:
             continue
-        ev = analyzer.analyze(ScanItem(media=media, faces=[], settings=settings))
         group = r.get("group") or r.get("repo") or r.get("set") or folder.name
+        if copies:
+            from fakescope.analyzers.copy_move import find_copies
+
+            out.append((f"{folder.name}:{group}", float(find_copies(media.rgb).inliers)))
+            continue
+        ev = analyzer.analyze(ScanItem(media=media, faces=[], settings=settings))
         out.append((f"{folder.name}:{group}", float(ev.details["logit"])))
     return out
 
@@ -73,17 +80,26 @@ def main() -> None:
     ap.add_argument("--cache", type=Path, help="scores kept here (JSON) and read back when present")
     args = ap.parse_args()
     cv2.setNumThreads(2)
+    os.environ["FAKESCOPE_COPY_MOVE"] = "off"  # the net's logit alone; the matching apart
     from fakescope.analyzers.local_edit import LocalEditAnalyzer
 
     analyzer = LocalEditAnalyzer()
-    if args.cache and args.cache.is_file():
-        cached = json.loads(args.cache.read_text())
+    cached = json.loads(args.cache.read_text()) if args.cache and args.cache.is_file() else {}
+    if "real" in cached:
         real, fakes = [tuple(x) for x in cached["real"]], cached["edits"]
     else:
         real = [s for folder in args.real for s in scores(folder, "real", analyzer)]
         fakes = [s for _, s in scores(args.edits, "fake", analyzer)] if args.edits else []
-        if args.cache:
-            args.cache.write_text(json.dumps({"real": real, "edits": fakes}))
+    if "real_copies" in cached:  # each part is kept once computed
+        real_copies, fake_copies = cached["real_copies"], cached["edits_copies"]
+    else:
+        real_copies = [s for folder in args.real for _, s in scores(folder, "real", None, copies=True)]
+        fake_copies = [s for _, s in scores(args.edits, "fake", None, copies=True)] if args.edits else []
+    if args.cache:
+        args.cache.write_text(json.dumps({"real": real, "edits": fakes, "real_copies": real_copies,
+                                          "edits_copies": fake_copies}))
+    if len(real_copies) != len(real) or len(fake_copies) != len(fakes):
+        raise SystemExit("the net's pass and the copy-move pass read different pictures: drop the cache")
     by: dict[str, list[float]] = defaultdict(list)
     for g, s in real:
         by[g].append(s)
@@ -99,12 +115,31 @@ def main() -> None:
     print(f"{len(real)} real pictures of {len(by)} sources ({len(big)} with {min_source} or more): "
           f"threshold logit {thr:.3f} (median {med:.3f}); {np.mean(allv >= thr):.1%} of all real pictures "
           f"at or above; calibration a {a:.4f}, b {b:.4f}")
-    for g, v in sorted(by.items(), key=lambda kv: -np.mean(np.array(kv[1]) >= thr)):
-        print(f"  {g[:60]:60s} {len(v):5d}  {np.mean(np.array(v) >= thr):6.1%}")
+    # copy-move: the inlier count, in log(1 + n)
+    by_copy: dict[str, list[float]] = defaultdict(list)
+    for (g, _), n in zip(real, real_copies, strict=True):
+        by_copy[g].append(float(np.log1p(n)))
+    c_thr = max(float(np.quantile(v, 1 - args.fpr, method="higher")) for g, v in by_copy.items()
+                if g in big) + 1e-6
+    c_med = float(np.median([v for vs in by_copy.values() for v in vs]))
+    c_a = (logit(FAKE_P) - logit(MEDIAN_P)) / (c_thr - c_med)
+    c_b = logit(FAKE_P) - c_a * c_thr
+    print(f"copy-move: threshold {np.expm1(c_thr):.1f} inliers (median {np.expm1(c_med):.1f}); "
+          f"calibration a {c_a:.4f}, b {c_b:.4f}")
+    either = {g: np.array(by[g]) >= thr for g in by}
+    for g in by:
+        either[g] |= np.array(by_copy[g]) >= c_thr
+    all_either = np.concatenate(list(either.values()))
+    print(f"net or copy-move at or above its threshold: {all_either.mean():.1%} of all real pictures")
+    print(f"  {'source':60s} {'n':>5s}  {'net':>6s} {'copies':>6s} {'either':>6s}")
+    for g, v in sorted(by.items(), key=lambda kv: -either[kv[0]].mean()):
+        print(f"  {g[:60]:60s} {len(v):5d}  {np.mean(np.array(v) >= thr):6.1%} "
+              f"{np.mean(np.array(by_copy[g]) >= c_thr):6.1%} {either[g].mean():6.1%}")
+    f, fc = np.array(fakes), np.log1p(np.array(fake_copies))
     if fakes:
-        f = np.array(fakes)
-        print(f"real edits of {args.edits.name if args.edits else 'the cache'}: {np.mean(f >= thr):.1%} of "
-              f"{len(f)} at or above the threshold")
+        print(f"real edits of {args.edits.name if args.edits else 'the cache'} ({len(f)}) at or above: "
+              f"net {np.mean(f >= thr):.1%}, copy-move {np.mean(fc >= c_thr):.1%}, "
+              f"either {np.mean((f >= thr) | (fc >= c_thr)):.1%}")
     if args.write:
         from fakescope.models import WEIGHTS_DIR
         from fakescope.models.card import Calibration, FusionCard, FusionParams, ModelCard
@@ -116,13 +151,17 @@ def main() -> None:
             fitted_on=f"anchored on {len(real)} real pictures of {len(by)} sources: the median real "
                       f"picture reads {MEDIAN_P}, the threshold keeping every source of {min_source} or more "
                       f"at or under {args.fpr:.0%} reads {FAKE_P} (scripts/local_edit_thresholds.py)")
+        model.other_calibrations["copy-move"] = Calibration(
+            a=round(c_a, 6), b=round(c_b, 6),
+            fitted_on=f"on log(1 + inliers), anchored as the net on the same pictures: "
+                      f"{np.expm1(c_med):.0f} inliers read {MEDIAN_P}, {np.expm1(c_thr):.1f} read {FAKE_P}")
         model.save(card_path)
         path = WEIGHTS_DIR / "fusion.json"
         card = FusionCard.load(path)
         card.local_edit = FusionParams(
             threshold_fake=FAKE_P, threshold_real=FAKE_P,
-            expected_fpr=round(float(np.mean(allv >= thr)), 4),
-            expected_tpr=round(float(np.mean(np.array(fakes) >= thr)), 4) if fakes else None,
+            expected_fpr=round(float(all_either.mean()), 4),
+            expected_tpr=round(float(np.mean((f >= thr) | (fc >= c_thr))), 4) if fakes else None,
             fitted_on=[p.name for p in args.real])
         card.save(path)
         print(f"wrote {card_path} and {path}")

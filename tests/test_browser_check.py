@@ -71,11 +71,12 @@ def _python_scanner(anchors: Path | None = None):  # type: ignore[no-untyped-def
     from fakescope.scan.scanner import Scanner
 
     # The page reads the generated-image model's decoder traces alone (the CLIP encoder is
-    # not shipped to the browser), and does not run `local-edit` yet: its reference scan
-    # does the same.
-    names = [n for n in BUILTIN if n != "local-edit"]
+    # not shipped to the browser), and local-edit's net without the copy-move matching
+    # (OpenCV's SIFT): its reference scan does the same.
+    names = list(BUILTIN)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("FAKESCOPE_CLIP_ONNX", "off")
+        mp.setenv("FAKESCOPE_COPY_MOVE", "off")
         return Scanner(ScanSettings(explain=True, analyzers=names, provenance=ProvenanceSettings(
             trust_anchors=str(anchors) if anchors else None, registry=None)))
 
@@ -180,7 +181,13 @@ def _compare(name: str, js: dict, py) -> None:  # type: ignore[no-untyped-def,ty
     assert set(faces) == {h.face_index for h in vis.heatmaps}, name
     for h in vis.heatmaps:
         assert np.abs(faces[h.face_index] - h.heat).max() <= HEAT_TOL, (name, h.face_index)
-    heat = vis.image_heatmaps[0].heat
+    # The local-edit map: the same cells, each within the heatmaps' tolerance.
+    loc = js["localization"]
+    assert (loc["rows"], loc["cols"]) == (py.localization.rows, py.localization.cols), name
+    assert (loc["cell_height_px"], loc["cell_width_px"]) == \
+        (py.localization.cell_height_px, py.localization.cell_width_px), name
+    assert np.abs(np.subtract(loc["grid"], py.localization.grid)).max() <= HEAT_TOL, name
+    heat = next(h.heat for h in vis.image_heatmaps if h.source == "generated")
     image = js["heatmaps"]["image"]
     assert (image["height"], image["width"]) == heat.shape, name
     assert abs(image["covered"] - float(np.isfinite(heat).mean())) <= 1e-3, name
@@ -210,7 +217,9 @@ def _heat_drawn(card) -> dict[str, int]:  # type: ignore[no-untyped-def,type-arg
             if (near) inside++; else outside++;
         }
         const gen = card.querySelector("canvas.imageheat");
-        return { inside, outside, picture: gen ? gen.width * gen.height : 0 };
+        const edit = card.querySelector("canvas.editmap");
+        return { inside, outside, picture: gen ? gen.width * gen.height : 0,
+                 edits: edit ? edit.width * edit.height : 0 };
     }""")
 
 
@@ -294,7 +303,7 @@ def test_image_operations_match_opencv(astronaut: np.ndarray, tmp_path: Path) ->
 def test_build_folder(built: Path) -> None:
     manifest = json.loads((built / "build.json").read_text())
     assert set(manifest["models"]) == {"face-detect-short", "face-detect-full", "face-mesh", "face-forgery",
-                                       "generated"}
+                                       "generated", "local-edit"}
     assert manifest["packages"]["onnxruntime-web"] and manifest["packages"]["@contentauth/c2pa-web"]
     assert (built / "index.html").is_file() and (built / "app.js").is_file()
     html = (built / "index.html").read_text()
@@ -317,6 +326,7 @@ def test_from_disk_matches_the_python_scan(browser, built: Path, photos: list[Pa
         for name in ("astronaut_selfblended.jpg", "group.jpg"):
             drawn = _heat_drawn(page.card(name))
             assert drawn["inside"] > 500 and drawn["outside"] == 0 and drawn["picture"] > 0, (name, drawn)
+            assert drawn["edits"] > 0, (name, drawn)  # the local-edit map, painted beside them
         assert page.card("astronaut_selfblended.jpg").locator(".facebox.suspicious").count() == 1
         assert page.card("group.jpg").locator(".facebox").count() == 3
         assert not page.errors, page.errors

@@ -9,6 +9,15 @@ logits (one edited region is enough), through the card's calibration; the cells,
 probabilities averaged into at most ``MAX_GRID`` x ``MAX_GRID`` equal cells tiling the
 whole picture, are the report's ``localization`` (docs/report-schema.md).
 
+A copy from the same picture shares its traces, so the net ranks copy-moves at chance;
+beside it the analyzer looks for the repetition itself (analyzers/copy_move.py: SIFT
+keypoints matched within the picture, an affine map carried by many pairs, both copies
+outlined). Its inlier count has its own calibration (the card's ``other_calibrations``
+``copy-move``, on log(1 + inliers)); the picture's score is the larger of the two
+probabilities, and the copies' outline, at the copy-move probability, joins the map.
+``FAKESCOPE_COPY_MOVE=off`` leaves the matching out (the in-browser page has no SIFT: its
+reference scan does the same).
+
 Its evidence is its own kind (``local_edit`` in the verdict's ``decided_by``): a picture
 can be a camera photo with one region changed, which neither the face model nor the
 generated-image model is asked about.
@@ -16,10 +25,14 @@ generated-image model is asked about.
 
 from __future__ import annotations
 
+import math
+import os
+
 import cv2
 import numpy as np
 
 from fakescope.analyzers.base import Evidence, ImageHeatmap, ScanItem
+from fakescope.analyzers.copy_move import find_copies
 from fakescope.evaluation.calibration import sigmoid
 from fakescope.models import LoadedModel, load_model
 
@@ -50,6 +63,9 @@ class LocalEditAnalyzer:
         self._model: LoadedModel = load_model("local-edit", threads=threads)
         self.card = self._model.card
         self.version = self.card.version
+        self._copies = self.card.other_calibrations.get("copy-move")
+        if os.environ.get("FAKESCOPE_COPY_MOVE", "").lower() == "off":
+            self._copies = None
 
     def cells(self, rgb: np.ndarray) -> tuple[np.ndarray, float]:
         """Cell logits (ceil(h'/8), ceil(w'/8)) of the picture read at scale ``f`` (<= 1)."""
@@ -76,18 +92,34 @@ class LocalEditAnalyzer:
         h, w = rgb.shape[:2]
         grid = pooled_grid(prob, max(1, round(h * f)), max(1, round(w * f)))
         rows, cols = grid.shape
+        details: dict[str, object] = {"logit": round(top, 4), "read_at": round(f, 4)}
+        findings = ["a region differs from the rest of the picture" if p >= 0.5 else
+                    "no region differs from the rest of the picture"]
+        score = p
+        if self._copies is not None:
+            copies = find_copies(rgb)
+            cc = self._copies
+            p_copy = float(sigmoid(cc.a * math.log1p(copies.inliers) + cc.b))
+            details["copy_move"] = {"inliers": copies.inliers, "shift_px": round(copies.shift_px, 1),
+                                    "probability": round(p_copy, 4)}
+            if copies.mask is not None:
+                # the copies' outline at the copy-move probability, on the map's cells
+                m = copies.mask.astype(np.float32) * p_copy
+                grid = np.maximum(grid, cv2.resize(m, (cols, rows), interpolation=cv2.INTER_AREA))
+                cells = cv2.resize(m, (prob.shape[1], prob.shape[0]), interpolation=cv2.INTER_AREA)
+                prob = np.maximum(prob, cells)
+            if p_copy >= 0.5:
+                findings.append(f"a region is repeated elsewhere in the picture (copy-move: "
+                                f"{copies.inliers} matching points, moved {copies.shift_px:.0f} px)")
+            score = max(p, p_copy)
+        details["localization"] = {
+            "rows": rows, "cols": cols,
+            "cell_height_px": round(h / rows, 2), "cell_width_px": round(w / cols, 2),
+            "grid": np.round(grid, 3).tolist(),
+        }
+        details["findings"] = findings
         return Evidence(
-            score=p,
-            details={
-                "logit": round(top, 4),
-                "read_at": round(f, 4),
-                "localization": {
-                    "rows": rows, "cols": cols,
-                    "cell_height_px": round(h / rows, 2), "cell_width_px": round(w / cols, 2),
-                    "grid": np.round(grid, 3).tolist(),
-                },
-                "findings": [("a region differs from the rest of the picture" if p >= 0.5 else
-                              "no region differs from the rest of the picture")],
-            },
+            score=score,
+            details=details,
             image_heatmaps=[ImageHeatmap(heat=prob, source=self.name)] if item.settings.explain else [],
         )

@@ -96,6 +96,9 @@ class ModelCard(BaseModel):
     metrics: list[Metric] = Field(default_factory=list)
     limitations: list[str] = Field(default_factory=list)
     trace_kinds: list[TraceKind] = Field(default_factory=list)
+    other_calibrations: dict[str, Calibration] = Field(
+        default_factory=dict, description="calibrations of scores the analyzer computes beside its "
+        "model (local-edit: copy-move matching, on log(1 + inliers))")
     created: dt.date
 
     @classmethod

@@ -3,7 +3,7 @@
 What goes in: ``index.html`` and ``style.css``; ``app.js``, the page's ES modules bundled
 with onnxruntime-web and the C2PA web SDK by esbuild into one classic script; and under
 ``assets/`` every binary the page needs, each wrapped in a classic script that hands it
-over as base64 (the runtime's and the SDK's WebAssembly, the five ONNX models read from
+over as base64 (the runtime's and the SDK's WebAssembly, the six ONNX models read from
 the installed package, their cards and the fusion card). Chromium refuses fetch() and
 module scripts from ``file://`` pages but runs classic ones, so the folder works opened
 from disk as well as served; and the page fetches nothing at all.
@@ -29,7 +29,7 @@ from fakescope.errors import FakescopeError
 
 WEB_DIR = Path(__file__).parent
 NODE_MODULES_ENV = "FAKESCOPE_WEB_NODE_MODULES"
-MODELS = ("face-detect-short", "face-detect-full", "face-mesh", "face-forgery", "generated")
+MODELS = ("face-detect-short", "face-detect-full", "face-mesh", "face-forgery", "generated", "local-edit")
 ORT_WASM = Path("onnxruntime-web/dist/ort-wasm-simd-threaded.wasm")
 C2PA_WASM = Path("@contentauth/c2pa-web/dist/resources/c2pa_bg.wasm")
 ESBUILD = Path("esbuild/bin/esbuild")

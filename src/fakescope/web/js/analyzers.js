@@ -1,9 +1,11 @@
 // The photo analyzers: face-forgery (fakescope/analyzers/face_forgery.py, on faces aligned
-// as fakescope/faces/align.py does) and generated (fakescope/analyzers/generated.py, on
-// native-resolution crops over the whole picture).
+// as fakescope/faces/align.py does), generated (fakescope/analyzers/generated.py, on
+// native-resolution crops over the whole picture) and local-edit's net
+// (fakescope/analyzers/local_edit.py; its copy-move matching needs OpenCV's SIFT and runs
+// in the scan and the service only).
 
 import { linspaceRound, whyNotJudged } from "./detector.js";
-import { crop, padReflect, pyRound, resizeLinearFloat, warpAffine } from "./imgproc.js";
+import { crop, padReflect, pyRound, resizeArea, resizeAreaFloat, resizeLinearFloat, warpAffine } from "./imgproc.js";
 
 const f32 = Math.fround;
 
@@ -240,4 +242,67 @@ function heatMap(h, w, size, pos, cams, side, c) {
     for (let i = 0; i < ww; i++) heat[j * ww + i] = count[j * tw + i] ? total[j * tw + i] / count[j * tw + i] : NaN;
   }
   return { heat, w: ww, h: hh };
+}
+
+// --- local-edit --------------------------------------------------------------------------
+const CELL = 8;
+const TOP = 16;
+const MAX_GRID = 64;
+const EDIT_MAX_SIDE = 2048;
+
+export async function localEdit(models, card, rgb) {
+  const name = "local-edit";
+  const { w, h } = rgb;
+  const f = Math.min(1, EDIT_MAX_SIDE / Math.max(h, w));
+  const src = f < 1 ? resizeArea(rgb, Math.max(CELL, pyRound(w * f)), Math.max(CELL, pyRound(h * f))) : rgb;
+  // the net expects sides that are multiples of 16 (two strides of 2, twice)
+  const ph = (16 - (src.h % 16)) % 16, pw = (16 - (src.w % 16)) % 16;
+  const x = ph || pw ? padReflect(src, ph, pw) : src;
+  const plane = x.w * x.h;
+  const input = new Float32Array(3 * plane);
+  const half = f32(127.5);
+  for (let i = 0; i < plane; i++) {
+    for (let k = 0; k < 3; k++) input[k * plane + i] = f32(f32(x.data[i * 3 + k] / half) - 1);
+  }
+  const [out] = await models.run(name, [input, [1, 3, x.h, x.w]]);
+  const cols = x.w / CELL, hh = Math.ceil(src.h / CELL), ww = Math.ceil(src.w / CELL);
+  const logits = new Float32Array(hh * ww);
+  for (let y = 0; y < hh; y++) logits.set(out.subarray(y * cols, y * cols + ww), y * ww);
+  const top = mean32(Float32Array.from(logits).sort().subarray(hh * ww - Math.min(TOP, hh * ww)));
+  const c = card.calibration;
+  const p = sigmoid(c.a * top + c.b);
+  const prob = Float32Array.from(logits, (v) => f32(sigmoid(v)));
+  const H = Math.max(1, pyRound(h * f)), W = Math.max(1, pyRound(w * f));
+  const rows = Math.min(MAX_GRID, hh), gcols = Math.min(MAX_GRID, ww);
+  const grid = pooledGrid(prob, hh, ww, H, W, rows, gcols);
+  const round = (v, d) => Math.round(v * 10 ** d) / 10 ** d;
+  return {
+    name,
+    version: card.version,
+    score: p,
+    face_scores: null,
+    evidenceKind: "local_edit",
+    details: {
+      logit: round(top, 4),
+      read_at: round(f, 4),
+      findings: [p >= 0.5 ? "a region differs from the rest of the picture" : "no region differs from the rest of the picture"],
+    },
+    localization: {
+      rows, cols: gcols,
+      cell_height_px: round(h / rows, 2), cell_width_px: round(w / gcols, 2),
+      grid: Array.from({ length: rows }, (_, y) => Array.from(grid.subarray(y * gcols, (y + 1) * gcols), (v) => round(v, 3))),
+      source: name,
+    },
+  };
+}
+
+// analyzers/local_edit.py pooled_grid: each cell's probability over its 8x8 pixels (the
+// last row and column cut at the picture's edge), area-averaged into rows x cols cells.
+function pooledGrid(prob, ph, pw, h, w, rows, cols) {
+  const px = new Float32Array(h * w);
+  for (let y = 0; y < h; y++) {
+    const row = Math.floor(y / CELL) * pw;
+    for (let x = 0; x < w; x++) px[y * w + x] = prob[row + Math.floor(x / CELL)];
+  }
+  return resizeAreaFloat(px, w, h, cols, rows);
 }

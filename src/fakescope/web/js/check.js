@@ -1,10 +1,10 @@
 // One file checked in the browser: the photo flow of fakescope/scan/image.py (decode ->
-// faces -> face-forgery and generated -> fusion -> Content Credentials) giving a report
+// faces -> face-forgery, generated and local-edit -> fusion -> Content Credentials) giving a report
 // shaped like the Python ScanReport (the fields the page shows and the tests compare).
 // Videos and audio get their Content Credentials read and a plain statement that their
 // detectors run only in `fakescope scan` and the service.
 
-import { faceForgery, generated } from "./analyzers.js";
+import { faceForgery, generated, localEdit } from "./analyzers.js";
 import { initC2pa, readC2pa } from "./c2pa.js";
 import { CheckError, LIMITS, MIME, decodeImage, describeUnknown, sniff } from "./decode.js";
 import { FaceDetector } from "./detector.js";
@@ -105,19 +105,23 @@ export class Checker {
 
     t = performance.now();
     const results = [];
-    for (const [run, needsFaces] of [
-      [() => faceForgery(this.models, this.cards["face-forgery"], media.rgb, faces), true],
-      [() => generated(this.models, this.cards.generated, media.rgb), false],
+    const card = (n) => this.cards[n];
+    for (const [name, run, needsFaces] of [
+      ["face-forgery", () => faceForgery(this.models, card("face-forgery"), media.rgb, faces), true],
+      ["generated", () => generated(this.models, card("generated"), media.rgb), false],
+      ["local-edit", () => localEdit(this.models, card("local-edit"), media.rgb), false],
     ]) {
       const ta = performance.now();
       try {
         results.push({ ...(await run()), needsFaces, time_ms: ms(ta) });
       } catch (e) {
         console.error(e);
-        results.push({ name: needsFaces ? "face-forgery" : "generated", error: { code: "analyzer_failed", message: String(e) },
+        results.push({ name, error: { code: "analyzer_failed", message: String(e) },
                        needsFaces, score: null, face_scores: null, time_ms: ms(ta) });
       }
     }
+    const edits = results.find((r) => r.evidenceKind === "local_edit" && !r.error);
+    if (edits) edits.band = this.cards["local-edit"].inconclusive_band;
     timing.analyzers = ms(t);
 
     t = performance.now();
@@ -151,6 +155,7 @@ export class Checker {
       analyzers: results.map(({ name, version, score, face_scores, details, error, time_ms }) => (
         { name, version: version || null, score, face_scores, details: details || {}, error: error || null, time_ms })),
       provenance: c2pa ? { c2pa } : null,
+      localization: edits ? edits.localization : null,
       // Browser only: the heatmaps the page draws, as numbers (the Python scan keeps them in
       // memory for its HTML report): per face the face model's map on the aligned crop,
       // and where on the picture the generated-image model looked and what it saw on average.
@@ -160,6 +165,7 @@ export class Checker {
         rgb: media.rgb,
         heatmaps: results.flatMap((r) => r.heatmaps || []),
         imageHeat: results.map((r) => r.imageHeat).find(Boolean) || null,
+        localization: edits ? edits.localization : null,
       },
     };
   }

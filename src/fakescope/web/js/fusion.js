@@ -3,7 +3,8 @@
 
 export const FACE = "face_manipulation";
 export const GENERATED = "generated_image";
-const KIND_WORDS = { [FACE]: "face manipulation", [GENERATED]: "generated-image traces" };
+export const LOCAL = "local_edit";
+const KIND_WORDS = { [FACE]: "face manipulation", [GENERATED]: "generated-image traces", [LOCAL]: "a local edit" };
 const DEFAULT_BAND = [0.35, 0.65];
 const PROVENANCE_REAL_CAP = 0.05;
 const PROVENANCE_FAKE_FLOOR = 0.95;
@@ -25,7 +26,8 @@ function verdictFor(score, [lo, hi]) {
 // Python's f"{x:.2f}"
 const f2 = (x) => x.toFixed(2);
 
-// results: analyzer results ({name, score, face_scores, needsFaces}); card: fusion.json.
+// results: analyzer results ({name, score, face_scores, needsFaces, evidenceKind, band});
+// card: fusion.json.
 export function fuse(results, nFaces, card) {
   const faceScores = [];
   for (let i = 0; i < nFaces; i++) {
@@ -36,8 +38,11 @@ export function fuse(results, nFaces, card) {
   const raw = {};
   const scored = faceScores.filter((s) => s !== null);
   if (scored.length) raw[FACE] = Math.max(...scored);
-  const whole = results.filter((r) => !r.needsFaces && r.score !== null).map((r) => r.score);
-  if (whole.length) raw[GENERATED] = Math.max(...whole);
+  for (const kind of [GENERATED, LOCAL]) {
+    const whole = results.filter((r) => !r.needsFaces && r.score !== null && (r.evidenceKind || GENERATED) === kind)
+      .map((r) => r.score);
+    if (whole.length) raw[kind] = Math.max(...whole);
+  }
   if (!Object.keys(raw).length) {
     if (nFaces === 0) return { verdict: "no_face", score: null, faceScores, reason: "no face found, and no whole-image analyzer ran", decidedBy: null, evidence: {} };
     return { verdict: "inconclusive", score: null, faceScores, decidedBy: null, evidence: {},
@@ -45,8 +50,10 @@ export function fuse(results, nFaces, card) {
   }
   const judged = {};
   for (const [kind, value] of Object.entries(raw)) {
-    const params = card ? (kind === FACE ? card.image : card.generated) : null;
-    const band = params ? [params.threshold_real, params.threshold_fake] : DEFAULT_BAND;
+    const params = card ? { [FACE]: card.image, [GENERATED]: card.generated, [LOCAL]: card.local_edit }[kind] : null;
+    // a local edit without the fusion card's entry: its own card's band
+    const own = kind === LOCAL ? (results.find((r) => r.evidenceKind === LOCAL)?.band || DEFAULT_BAND) : DEFAULT_BAND;
+    const band = params ? [params.threshold_real, params.threshold_fake] : own;
     const p = calibrate(value, params);
     judged[kind] = { p, band, verdict: verdictFor(p, band) };
   }

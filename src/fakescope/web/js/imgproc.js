@@ -286,6 +286,22 @@ function areaFast(src, w, h, fx, fy) {
   return image(w, h, out);
 }
 
+// cv2.resize of a one-channel float map with INTER_AREA, shrinking: each output pixel the
+// mean of the source pixels it covers, weighted by the share of each it covers.
+export function resizeAreaFloat(map, mw, mh, w, h) {
+  const xtab = areaTab(mw, w, mw / w), ytab = areaTab(mh, h, mh / h);
+  const out = new Float32Array(w * h);
+  const acc = new Float64Array(w * h);
+  const rowSum = new Float64Array(w);
+  for (const [dy, sy, beta] of ytab) {
+    rowSum.fill(0);
+    for (const [dx, sx, alpha] of xtab) rowSum[dx] += map[sy * mw + sx] * alpha;
+    for (let x = 0; x < w; x++) acc[dy * w + x] += beta * rowSum[x];
+  }
+  for (let i = 0; i < w * h; i++) out[i] = acc[i];
+  return out;
+}
+
 // cv2.resize of a float map with INTER_LINEAR (half-pixel centres, edges replicated),
 // for the heatmaps only: what the page draws, not what it decides with.
 export function resizeLinearFloat(map, mw, mh, w, h) {

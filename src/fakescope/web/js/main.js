@@ -11,7 +11,7 @@ const WORDS = {
   no_face: "Nothing to judge", error: "Could not be checked", not_checked: "Not checked here",
 };
 const KIND_WORDS = { face_manipulation: "a manipulated face", generated_image: "traces of an image generator",
-                     provenance: "its Content Credentials" };
+                     local_edit: "a local edit (part of the picture changed)", provenance: "its Content Credentials" };
 
 function el(tag, attrs = {}, ...children) {
   const e = document.createElement(tag);
@@ -81,6 +81,20 @@ function heatCanvas(heat, w, h, alpha = 0.45) {
   }
   c.getContext("2d").putImageData(img, 0, 0);
   return c;
+}
+
+// The picture with a rows x cols map over it (at(row, col) in [0, 1], NaN = not looked at),
+// each cell stretched over its share of the picture as shown, and a caption.
+function mapFigure(full, scale, cls, rows, cols, at, caption) {
+  const c = pictureCanvas(full, scale);
+  c.classList.add(cls);
+  const shown = new Float32Array(c.width * c.height);
+  for (let y = 0; y < c.height; y++) {
+    const r = Math.min(rows - 1, Math.floor(((y + 0.5) * rows) / c.height));
+    for (let x = 0; x < c.width; x++) shown[y * c.width + x] = at(r, Math.min(cols - 1, Math.floor(((x + 0.5) * cols) / c.width)));
+  }
+  c.getContext("2d").drawImage(heatCanvas(shown, c.width, c.height), 0, 0);
+  return el("div", {}, el("figure", { class: "picture" }, c), el("p", { class: "muted", text: caption }));
 }
 
 // The decoded picture once as a canvas, to draw scaled copies of.
@@ -201,20 +215,15 @@ function render(card, report) {
          el("span", { class: "legend" })));
     pics.append(left);
     if (visual.imageHeat) {
-      const gen = pictureCanvas(full, scale);
-      gen.classList.add("imageheat");
-      const { heat, w, h } = visual.imageHeat;
       // Painted at the size shown (the map may be up to 2048 px; its cells are 128 px crops).
-      const shown = new Float32Array(gen.width * gen.height);
-      for (let y = 0; y < gen.height; y++) {
-        const sy = Math.min(h - 1, Math.floor(((y + 0.5) * h) / gen.height));
-        for (let x = 0; x < gen.width; x++) {
-          shown[y * gen.width + x] = heat[sy * w + Math.min(w - 1, Math.floor(((x + 0.5) * w) / gen.width))];
-        }
-      }
-      gen.getContext("2d").drawImage(heatCanvas(shown, gen.width, gen.height), 0, 0);
-      pics.append(el("div", {}, el("figure", { class: "picture" }, gen),
-        el("p", { class: "muted", text: "Where in the whole picture the model saw generator traces (red = strong)." })));
+      const { heat, w, h } = visual.imageHeat;
+      pics.append(mapFigure(full, scale, "imageheat", h, w, (y, x) => heat[y * w + x],
+        "Where in the whole picture the model saw generator traces (red = strong)."));
+    }
+    if (visual.localization) {
+      const { grid, rows, cols } = visual.localization;
+      pics.append(mapFigure(full, scale, "editmap", rows, cols, (y, x) => grid[y][x],
+        "Where part of the picture may have been changed: each cell's probability of a local edit (red = likely)."));
     }
     card.append(pics);
   }

@@ -35,7 +35,7 @@ export function bytesOf(b64) {
   return Uint8Array.fromBase64 ? Uint8Array.fromBase64(b64) : Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
 }
 
-export const MODEL_NAMES = ["face-detect-short", "face-detect-full", "face-mesh", "face-forgery", "generated"];
+export const MODEL_NAMES = ["face-detect-short", "face-detect-full", "face-mesh", "face-forgery", "generated", "local-edit"];
 
 export class Models {
   constructor() {
