@@ -2,6 +2,7 @@
 
     python scripts/edits_eval.py --data DATA/edits-dev --net runs/edits/net.pt [--json out.json]
     python scripts/edits_eval.py --data DATA/edits-dev --shipped   # the analyzer as a scan runs it
+    python scripts/edits_eval.py --data DATA/edits-dev --shipped --after jpeg75   # or resize0.75, crop
 
 Per picture the image score is the mean of the 16 highest cell logits (as the analyzer
 reads it). Prints: image-level AUC pooled and per source group that has both classes;
@@ -10,7 +11,9 @@ edited when half its pixels are); the share of authentic pictures above the thre
 calls ``--fpr`` of them fake, per group. ``--shipped`` judges the bundled `local-edit`
 analyzer instead, with its copy-move matching (``FAKESCOPE_COPY_MOVE=off``: without):
 its probability is the picture's score, its cell map (the net's cells, the copies' outline
-merged in) the localization.
+merged in) the localization. ``--after`` puts every picture (edited and authentic, and its
+mask) through what happens to media after an edit before it is judged: another JPEG at
+quality 75, a downscale to 75 %, or a crop of 10 % off the top and left (off the 8x8 grid).
 """
 
 from __future__ import annotations
@@ -60,16 +63,35 @@ def _shipped():  # type: ignore[no-untyped-def]
     from fakescope.analyzers.base import ScanItem
     from fakescope.analyzers.local_edit import LocalEditAnalyzer
     from fakescope.config import ScanSettings
-    from fakescope.media import decode, read_file
+    from fakescope.media import decode, load_bytes
 
     analyzer, settings = LocalEditAnalyzer(), ScanSettings(explain=True)
 
-    def judge(path: Path) -> tuple[float, np.ndarray]:
-        media = decode(read_file(path, settings.limits), settings.limits)
+    def judge(data: bytes, name: str) -> tuple[float, np.ndarray]:
+        media = decode(load_bytes(data, Path(name), settings.limits), settings.limits)
         ev = analyzer.analyze(ScanItem(media=media, faces=[], settings=settings))
         return float(ev.score or 0.0), ev.image_heatmaps[0].heat
 
     return judge
+
+
+AFTER = ("jpeg75", "resize0.75", "crop")
+
+
+def after_edit(kind: str, bgr: np.ndarray,
+               mask: np.ndarray | None) -> tuple[bytes, np.ndarray, np.ndarray | None]:
+    """The picture (encoded as it would travel on) and its mask after ``kind``."""
+    if kind == "resize0.75":
+        size = (max(8, round(bgr.shape[1] * 0.75)), max(8, round(bgr.shape[0] * 0.75)))
+        bgr = cv2.resize(bgr, size, interpolation=cv2.INTER_AREA)
+        mask = None if mask is None else cv2.resize(mask, size, interpolation=cv2.INTER_AREA)
+    elif kind == "crop":
+        dy, dx = bgr.shape[0] // 10 + 3, bgr.shape[1] // 10 + 5  # off the 8x8 grid
+        bgr, mask = bgr[dy:, dx:], None if mask is None else mask[dy:, dx:]
+    ok, buf = cv2.imencode(".jpg" if kind == "jpeg75" else ".png", np.ascontiguousarray(bgr),
+                           [cv2.IMWRITE_JPEG_QUALITY, 75] if kind == "jpeg75" else [])
+    assert ok
+    return buf.tobytes(), bgr, mask
 
 
 def cells_of(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -86,10 +108,14 @@ def main() -> None:
                     help="a trained net (train/local_edit.py fit); without: the noise baseline")
     ap.add_argument("--shipped", action="store_true",
                     help="the bundled analyzer, copy-move matching included")
+    ap.add_argument("--after", choices=AFTER,
+                    help="with --shipped: what happens to every picture after the edit")
     ap.add_argument("--fpr", type=float, default=0.05)
     ap.add_argument("--json", type=Path, help="per picture: score, cell AUC, F1")
     ap.add_argument("--summary", type=Path, help="the pooled figures (JSON), for the model card")
     args = ap.parse_args()
+    if args.after and not args.shipped:
+        ap.error("--after needs --shipped")
     net = load_trained(args.net) if args.net else None
     shipped = _shipped() if args.shipped else None
     with open(args.data / "labels.csv", newline="", encoding="utf-8") as f:
@@ -100,20 +126,25 @@ def main() -> None:
         if bgr is None:
             print(f"{r['file']}: not readable")
             continue
+        m = cv2.imread(str(args.data / r["mask"]), cv2.IMREAD_GRAYSCALE) if r.get("mask") else None
+        if m is not None and m.shape != bgr.shape[:2]:
+            m = cv2.resize(m, (bgr.shape[1], bgr.shape[0]), interpolation=cv2.INTER_NEAREST)
+        data = (args.data / r["file"]).read_bytes()
+        if args.after:
+            data, bgr, m = after_edit(args.after, bgr, m)
         rgb = bgr[..., ::-1]
         f = MAX_SIDE / max(rgb.shape[:2])
         if f < 1:
             rgb = cv2.resize(rgb, None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
         if shipped is not None:
-            score, lg = shipped(args.data / r["file"])
+            score, lg = shipped(data, r["file"] if not args.after else f"{r['file']}.{args.after}")
             lg = lg[: -(-rgb.shape[0] // 8), : -(-rgb.shape[1] // 8)]
         else:
             lg = cell_logits(net, rgb) if net is not None else noise_cells(rgb)
             score = float(np.sort(lg.ravel())[-TOP:].mean())
         item = {"file": r["file"], "group": r["group"], "label": int(r["label"] == "fake"),
                 "kind": r["edit_kind"], "score": score}
-        if r.get("mask"):
-            m = cv2.imread(str(args.data / r["mask"]), cv2.IMREAD_GRAYSCALE)
+        if m is not None:
             if f < 1:
                 m = cv2.resize(m, (rgb.shape[1], rgb.shape[0]), interpolation=cv2.INTER_AREA)
             truth = cells_of(m, lg.shape) >= 0.5
