@@ -85,3 +85,6 @@ class ScanSettings(BaseModel):
     )
     provenance: ProvenanceSettings = Field(default_factory=ProvenanceSettings)
     video: VideoSettings = Field(default_factory=VideoSettings)
+    calibration_dir: Path | None = Field(
+        default=None, description="local thresholds fitted on this deployment's reviewed scans "
+        "(fakescope calibrate): the folder of their versions; None: the bundled thresholds")

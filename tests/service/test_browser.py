@@ -174,3 +174,71 @@ def _store_reports(data: Path, key: str) -> tuple[str, str]:
             ids.append(sid)
     db.dispose()
     return ids[0], ids[1]
+
+
+def test_review_queue_and_review_in_a_real_browser(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A reviewer finds an unreviewed scan in the queue, opens it, records `fake` with a
+    note; the API returns that review and the queue no longer lists the scan."""
+    import subprocess
+    import sys
+    import time
+
+    from PIL import Image
+
+    from fakescope.demo import astronaut
+
+    base, key = server
+    expect = sync_api.expect
+    auth = {"Authorization": f"Bearer {key}"}
+    subprocess.run([sys.executable, "-m", "fakescope.cli", "keys", "grant", key, "reviewer",
+                    "--data-dir", str(tmp_path / "data")], check=True, capture_output=True,
+                   env={**os.environ, "FAKESCOPE_CONFIG": ""})
+    photo = tmp_path / "astronaut.jpg"
+    Image.fromarray(astronaut()).save(photo, quality=90)
+    with photo.open("rb") as f:
+        sid = httpx.post(base + "/v1/scans", files={"file": ("astronaut.jpg", f, "image/jpeg")},
+                         headers=auth, timeout=60).json()["id"]
+    deadline = time.monotonic() + 180
+    while httpx.get(f"{base}/v1/scans/{sid}", headers=auth).json()["status"] != "done":
+        assert time.monotonic() < deadline, "the scan did not finish"
+        time.sleep(0.5)
+
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
+        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        try:
+            page.goto(base + "/")
+            page.wait_for_selector("#keyform", state="visible")
+            page.fill("#apikey", key)
+            page.click("#keyform button[type=submit]")
+            page.wait_for_selector("#review-link a", state="visible")
+            page.click("#review-link a")
+            row = page.locator(f"#queue tr[data-scan='{sid}']")
+            expect(row).to_have_count(1)
+            page.click(f"#queue tr[data-scan='{sid}'] a")
+            page.wait_for_selector("#review")
+            assert page.inner_text("#review-status") == "Not reviewed yet."
+            page.fill("#review-note", "the flag is pasted in")
+            page.click("#review button[data-label=fake]")
+            expect(page.locator("#review-status")).to_contain_text("Reviewed as fake")
+            review = httpx.get(f"{base}/v1/scans/{sid}/review", headers=auth).json()
+            assert (review["label"], review["note"]) == ("fake", "the flag is pasted in")
+            page.goto(base + "/#/review")
+            page.wait_for_selector("#queue-empty")
+            page.screenshot(path=str(tmp_path / "queue.png"), full_page=True)
+
+            # The dashboard: verdict shares, the evidence's distributions, review agreement.
+            verdict = httpx.get(f"{base}/v1/scans/{sid}", headers=auth).json()["verdict"]
+            page.goto(base + "/#/dashboard")
+            page.wait_for_selector("#dash-verdicts .sharebar .badge")
+            assert page.locator("#dash-evidence .histo").count() >= 1
+            agreed = "0 of 1" if verdict in ("fake", "real") and verdict != "fake" else \
+                "1 of 1" if verdict == "fake" else "0 of 0"
+            assert f"reviewers agreed with {agreed}" in page.inner_text("#dash-reviews")
+            assert page.locator("#dash-models tbody tr").count() >= 1
+            page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
+        finally:
+            browser.close()
+    assert errors == []

@@ -89,16 +89,17 @@ def test_database_urls_and_schema_version(tmp_path: Path) -> None:
     db = Database(f"sqlite:///{tmp_path / 'nested' / 'v.db'}")
     db.migrate()
     db.migrate()  # idempotent
-    assert db.schema_version() == 2
-    # A database written by schema 1 (no idempotency_keys) is upgraded in place.
+    assert db.schema_version() == 3
+    # A database written by schema 1 (no idempotency_keys, reviews, key_roles) is upgraded in place.
     import sqlalchemy as sa
 
     with db.write() as s:
-        s.execute(sa.text("DROP TABLE idempotency_keys"))
+        for table in ("idempotency_keys", "reviews", "key_roles"):
+            s.execute(sa.text(f"DROP TABLE {table}"))
         s.execute(sa.text("UPDATE fakescope_schema SET version = 1"))
     db.migrate()
-    assert db.schema_version() == 2
-    assert "idempotency_keys" in sa.inspect(db.engine).get_table_names()
+    assert db.schema_version() == 3
+    assert {"idempotency_keys", "reviews", "key_roles"} <= set(sa.inspect(db.engine).get_table_names())
     db.dispose()
 
 

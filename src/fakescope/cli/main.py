@@ -13,7 +13,7 @@ import sys
 import click
 
 from fakescope import __version__
-from fakescope.cli import anonymize, batch, cost, provenance, scan, service, train, watch, web
+from fakescope.cli import anonymize, batch, cost, feedback, provenance, scan, service, train, watch, web
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -50,6 +50,7 @@ main.add_command(provenance.log)
 main.add_command(service.serve)
 main.add_command(service.worker)
 main.add_command(service.audit)
+main.add_command(feedback.calibrate)  # local thresholds from reviews (docs/feedback.md)
 service.add_api_key_commands(provenance.keys)
 main.add_command(batch.batch)  # fakescope batch (docs/batch.md)
 main.add_command(web.web_build)  # the in-browser check page (docs/browser.md)

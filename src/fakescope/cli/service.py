@@ -216,14 +216,19 @@ def add_api_key_commands(keys: click.Group) -> None:
     @click.option("--max-upload-mb", type=click.FloatRange(min=0, min_open=True),
                   help="Largest upload for this key (default: the server's).")
     @click.option("--admin", is_flag=True, help="May see and delete every scan, not only its own.")
+    @click.option("--reviewer", is_flag=True,
+                  help="May record reviews of the scans it sees (docs/feedback.md).")
     def keys_create(config_file: Path | None, data_dir: Path | None, database_url: str | None, name: str,
-                    rate: int | None, max_upload_mb: float | None, admin: bool) -> None:
+                    rate: int | None, max_upload_mb: float | None, admin: bool, reviewer: bool) -> None:
         """Create an API key; it is printed once and only its hash is stored."""
         from fakescope.service.keys import create_key
+        from fakescope.service.reviews import grant
 
         db = _database(_settings(config_file, data_dir=data_dir, database_url=database_url))
         key = create_key(db, name, rate_per_min=rate, admin=admin,
                          max_upload_bytes=int(max_upload_mb * 1024 * 1024) if max_upload_mb else None)
+        if reviewer:
+            grant(db, key.id, "reviewer")
         click.echo(key.token)
         click.echo(f"key id {key.id} ({name}): store the key now, it cannot be shown again; use it as "
                    "`Authorization: Bearer <key>`", err=True)
@@ -233,13 +238,32 @@ def add_api_key_commands(keys: click.Group) -> None:
     def keys_list(config_file: Path | None, data_dir: Path | None, database_url: str | None) -> None:
         """List API keys (ids and names; the keys themselves are not stored)."""
         from fakescope.service.keys import list_keys
+        from fakescope.service.reviews import roles_of
 
         db = _database(_settings(config_file, data_dir=data_dir, database_url=database_url))
         for k in list_keys(db):
             state = f"revoked {k.revoked_at:%Y-%m-%d}" if k.revoked_at else "active"
             used = f"last used {k.last_used_at:%Y-%m-%d %H:%M}" if k.last_used_at else "never used"
             rate = f"{k.rate_per_min}/min" if k.rate_per_min else "default rate"
-            click.echo(f"{k.id}  {k.name:<20} {state:<18} {rate:<13} {'admin  ' if k.admin else ''}{used}")
+            roles = "".join(f"{r}  " for r in sorted(roles_of(db, k.id) | ({"admin"} if k.admin else set())))
+            click.echo(f"{k.id}  {k.name:<20} {state:<18} {rate:<13} {roles}{used}")
+
+    @keys.command("grant")
+    @_store_options
+    @click.argument("key_id")
+    @click.argument("role", type=click.Choice(["reviewer"]))
+    def keys_grant(config_file: Path | None, data_dir: Path | None, database_url: str | None,
+                   key_id: str, role: str) -> None:
+        """Give an API key a role (reviewer: may record reviews)."""
+        from fakescope.service.keys import list_keys, parse_token
+        from fakescope.service.reviews import grant
+
+        db = _database(_settings(config_file, data_dir=data_dir, database_url=database_url))
+        key_id = parse_token(key_id) or key_id
+        if key_id not in {k.id for k in list_keys(db)}:
+            raise click.ClickException(f"no API key {key_id} (fakescope keys list)")
+        grant(db, key_id, role)
+        click.echo(f"key {key_id} is now a {role}")
 
     @keys.command("revoke")
     @_store_options

@@ -30,11 +30,19 @@ ReportHook = Callable[[ScanReport, float], None]
 
 
 def default_scanner_factory() -> Any:
-    from fakescope.config import ScanSettings
-    from fakescope.scan.scanner import Scanner
+    return scanner_factory_for(None)()
 
-    # explain=True: heatmaps cost nothing extra (the model returns its CAM anyway).
-    return Scanner(ScanSettings(explain=True))
+
+def scanner_factory_for(calibration_dir: Path | None) -> ScannerFactory:
+    """Scanners with the local thresholds of ``calibration_dir`` (fakescope calibrate)."""
+    def make() -> Any:
+        from fakescope.config import ScanSettings
+        from fakescope.scan.scanner import Scanner
+
+        # explain=True: heatmaps cost nothing extra (the model returns its CAM anyway).
+        return Scanner(ScanSettings(explain=True, calibration_dir=calibration_dir))
+
+    return make
 
 
 # Whole-image heatmaps are kept at most this many pixels on their long side: the crops

@@ -20,11 +20,13 @@ from fakescope.analyzers.base import Analyzer
 from fakescope.config import ScanSettings
 from fakescope.errors import FakescopeError
 from fakescope.faces.detector import FaceDetector, get_detector
+from fakescope.feedback.versions import Watcher
 from fakescope.fusion import band_for
 from fakescope.inputs import InputFile, Skipped, expand
 from fakescope.media import AudioMedia, LoadedFile, decode, load_bytes, read_file
 from fakescope.media.video import VideoMedia
 from fakescope.models import load_fusion
+from fakescope.models.card import FusionCard
 from fakescope.provenance.check import ProvenanceChecker
 from fakescope.report.schema import ErrorInfo, ModelRef, ScanReport, Timing
 from fakescope.scan.audio import scan_audio
@@ -42,7 +44,7 @@ class Scanner:
         self.settings = settings or ScanSettings()
         self.analyzers: list[Analyzer] = registry.create(self.settings.analyzers)
         self.band = band_for(self.analyzers)
-        self.fusion = load_fusion()
+        self._fusion = Watcher(load_fusion(), self.settings.calibration_dir)
         self._detector: FaceDetector | None = None
         self.provenance = ProvenanceChecker(self.settings.provenance, self.settings.limits)
         if any(a.needs_faces for a in self.analyzers):
@@ -52,6 +54,16 @@ class Scanner:
             for a in self.analyzers
             if a.card is not None
         ]
+
+    @property
+    def fusion(self) -> FusionCard | None:
+        """The bundled fusion card, with the current local calibration applied (if any)."""
+        return self._fusion.card()
+
+    @property
+    def calibration_version(self) -> int | None:
+        self._fusion.card()
+        return self._fusion.version
 
     @property
     def detector(self) -> FaceDetector:

@@ -79,7 +79,8 @@ class Problem(BaseModel):
         "the list of {loc, msg, type} that FastAPI gives")
 
 
-_PROBLEM_WORDS = {400: "bad request", 401: "no valid API key", 404: "no such scan (or not yours)",
+_PROBLEM_WORDS = {400: "bad request", 401: "no valid API key", 403: "this API key may not do that",
+                  404: "no such scan (or not yours)",
                   408: "the upload stalled", 409: "no report yet", 413: "larger than the upload limit",
                   415: "not media fakescope reads", 422: "invalid input", 429: "rate limit exceeded",
                   503: "temporarily unavailable (storage, database or busy renderers): retry after "
@@ -133,7 +134,7 @@ _UPLOAD_BODY: dict[str, Any] = {
 }
 
 
-def _load(svc: Service, who: Principal, scan_id: str) -> Scan:
+def load_scan(svc: Service, who: Principal, scan_id: str) -> Scan:
     with svc.db.read() as s:
         scan = s.get(Scan, scan_id)
     # Someone else's scan answers exactly like a missing one: ids must not be probeable.
@@ -297,7 +298,7 @@ def _filters(*values: str | None) -> str | None:
 @router.get("/scans/{scan_id}", response_model=ScanOut, responses=problems(401, 404, 503),
             summary="Status and, once done, the report")
 def get_scan(scan_id: str, svc: Svc, who: Who) -> JSONResponse:
-    scan = _load(svc, who, scan_id)
+    scan = load_scan(svc, who, scan_id)
     if scan.report is not None:
         svc.audit(who.key_id, "scan.view", scan.id, dedup=True)
     return JSONResponse(scan_resource(scan))
@@ -323,7 +324,7 @@ def get_report_html(scan_id: str, svc: Svc, who: Who) -> HTMLResponse:
     from fakescope.jobs.worker import load_heatmaps, load_image_heatmaps
     from fakescope.service.render import decoded_rgb, faces_covered, fit_for_report, report_html
 
-    scan = _load(svc, who, scan_id)
+    scan = load_scan(svc, who, scan_id)
     if scan.report is None:
         raise HTTPException(409, f"the scan is {scan.status}: no report yet")
     report = ScanReport.model_validate_json(scan.report)
@@ -360,7 +361,7 @@ def get_report_html(scan_id: str, svc: Svc, who: Who) -> HTMLResponse:
 def get_image(scan_id: str, svc: Svc, who: Who) -> Response:
     from fakescope.service.render import decoded_rgb, make_preview, preview_key
 
-    scan = _load(svc, who, scan_id)
+    scan = load_scan(svc, who, scan_id)
     key = preview_key(scan.id)
     if scan.media_type == "image" and svc.blobs.exists(key):
         jpeg = svc.blobs.get_bytes(key)
@@ -390,7 +391,7 @@ def get_heatmap(scan_id: str, svc: Svc, who: Who) -> Response:
     from fakescope.jobs.worker import load_heatmaps
     from fakescope.service.render import heatmap_png
 
-    scan = _load(svc, who, scan_id)
+    scan = load_scan(svc, who, scan_id)
     if not scan.heatmap_key or not scan.report or not svc.blobs.exists(scan.heatmap_key):
         raise HTTPException(404, "no heatmaps for this scan")
     report = ScanReport.model_validate_json(scan.report)
@@ -404,7 +405,7 @@ def get_heatmap(scan_id: str, svc: Svc, who: Who) -> Response:
 @router.delete("/scans/{scan_id}", status_code=204, responses=problems(401, 404, 503),
                summary="Delete the report, the upload and every stored file of a scan")
 def delete_scan(scan_id: str, svc: Svc, who: Who) -> Response:
-    scan = _load(svc, who, scan_id)
+    scan = load_scan(svc, who, scan_id)
     svc.delete_scan(scan, who.key_id)
     return Response(status_code=204)
 

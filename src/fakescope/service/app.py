@@ -22,12 +22,13 @@ from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from fakescope import __version__
-from fakescope.jobs.worker import ScannerFactory, default_scanner_factory
+from fakescope.jobs.worker import ScannerFactory, scanner_factory_for
 from fakescope.service.api import ops, router
 from fakescope.service.core import Clock, Service
 from fakescope.service.guard import BrowserGuard
 from fakescope.service.live import LiveWatches
 from fakescope.service.live import router as live_router
+from fakescope.service.reviews import router as reviews_router
 from fakescope.service.settings import ServiceSettings
 from fakescope.store.database import utcnow
 
@@ -123,9 +124,10 @@ def _finite(value: Any) -> Any:
 
 
 def create_app(settings: ServiceSettings | None = None, *, clock: Clock = utcnow,
-               scanner_factory: ScannerFactory = default_scanner_factory,
+               scanner_factory: ScannerFactory | None = None,
                start_workers: bool = True) -> FastAPI:
     settings = settings or ServiceSettings()
+    scanner_factory = scanner_factory or scanner_factory_for(settings.calibration_dir)
     service = Service(settings, clock=clock, scanner_factory=scanner_factory, start_workers=start_workers)
 
     live = LiveWatches(settings, scanner_factory)
@@ -180,6 +182,7 @@ def create_app(settings: ServiceSettings | None = None, *, clock: Clock = utcnow
 
     app.include_router(router)
     app.include_router(live_router)
+    app.include_router(reviews_router)
     app.include_router(ops)
     if settings.cors_origins:
         from fastapi.middleware.cors import CORSMiddleware

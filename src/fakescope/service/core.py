@@ -17,14 +17,14 @@ from sqlalchemy.exc import IntegrityError
 
 from fakescope.jobs.callbacks import CallbackDispatcher
 from fakescope.jobs.queue import JobQueue
-from fakescope.jobs.worker import ScannerFactory, WorkerPool, default_scanner_factory
+from fakescope.jobs.worker import ScannerFactory, WorkerPool, scanner_factory_for
 from fakescope.service.metrics import Metrics
 from fakescope.service.ratelimit import RateLimiter
 from fakescope.service.settings import ServiceSettings
 from fakescope.service.uploads import Upload, blob_suffix
 from fakescope.store.blobs import BlobStore
 from fakescope.store.database import Database, utcnow
-from fakescope.store.models import AuditEvent, IdempotencyKey, Scan
+from fakescope.store.models import AuditEvent, IdempotencyKey, Review, Scan
 
 log = logging.getLogger("fakescope.service")
 
@@ -76,9 +76,10 @@ def iso(t: datetime | None) -> str | None:
 
 class Service:
     def __init__(self, settings: ServiceSettings, *, clock: Clock = utcnow,
-                 scanner_factory: ScannerFactory = default_scanner_factory,
+                 scanner_factory: ScannerFactory | None = None,
                  start_workers: bool = True, monotonic: Callable[[], float] = time.monotonic) -> None:
         self.settings = settings
+        scanner_factory = scanner_factory or scanner_factory_for(settings.calibration_dir)
         self.clock = clock
         self.db = Database(settings.db_url)
         self.blobs = BlobStore(settings.blobs_url)
@@ -215,6 +216,7 @@ class Service:
     def delete_scan(self, scan: Scan, key_id: str | None, action: str = "scan.delete") -> None:
         with self.db.write() as s:
             s.execute(delete(Scan).where(Scan.id == scan.id))
+            s.execute(delete(Review).where(Review.scan_id == scan.id))  # it lives and dies with its scan
             s.add(AuditEvent(at=self.clock(), key_id=key_id, action=action, scan_id=scan.id))
         self.blobs.delete_prefix(f"scans/{scan.id}")
 

@@ -114,6 +114,13 @@ class ServiceSettings(BaseSettings):
         return self.blob_url or f"file://{self.data_dir.expanduser() / 'blobs'}"
 
     @property
+    def calibration_dir(self) -> Path:
+        """Local thresholds fitted on this deployment's reviews (fakescope calibrate); workers
+        on other machines need it on a shared path (``FAKESCOPE_CALIBRATION_DIR``)."""
+        env = os.environ.get("FAKESCOPE_CALIBRATION_DIR")
+        return Path(env).expanduser() if env else self.data_dir.expanduser() / "calibration"
+
+    @property
     def check_folder(self) -> Path | None:
         """The built check page to serve at /check, if there is one."""
         folder = (self.check_dir or self.data_dir / "check").expanduser()

@@ -10,9 +10,11 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # Bump when a table changes; `Database.migrate` refuses a database written by a newer
 # fakescope and upgrades an older one step by step.
-SCHEMA_VERSION = 2  # 2: idempotency_keys (a new table: created by create_all on upgrade)
+SCHEMA_VERSION = 3  # 2: idempotency_keys; 3: reviews, key_roles (new tables: create_all makes them)
 
 JOB_STATUSES = ("queued", "running", "done", "failed")
+REVIEW_LABELS = ("fake", "real", "unsure")
+ROLES = ("reviewer",)
 FINAL_STATUSES = ("done", "failed")
 
 
@@ -111,3 +113,31 @@ class AuditEvent(Base):
     action: Mapped[str] = mapped_column(String(32))
     scan_id: Mapped[str | None] = mapped_column(String(40), index=True)
     detail: Mapped[str | None] = mapped_column(String(200))
+
+
+class KeyRole(Base):
+    """A role an API key holds beyond scanning (``reviewer``: may record reviews)."""
+
+    __tablename__ = "key_roles"
+
+    key_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    role: Mapped[str] = mapped_column(String(32), primary_key=True)
+    granted_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class Review(Base):
+    """A reviewer's truth about one scan: the latest one counts (each is audited). It lives
+    and dies with its scan: deleting or purging the scan deletes it."""
+
+    __tablename__ = "reviews"
+
+    scan_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    owner_key_id: Mapped[str | None] = mapped_column(String(40), index=True)  # the scan's tenant
+    reviewer_key_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    label: Mapped[str] = mapped_column(String(16))
+    note: Mapped[str | None] = mapped_column(String(2000))
+    # what the scan said when it was reviewed: agreement is counted against it
+    verdict: Mapped[str | None] = mapped_column(String(16))
+    media_type: Mapped[str | None] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)

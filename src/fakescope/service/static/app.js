@@ -6,7 +6,7 @@
 const KEY_STORAGE = "fakescope.apiKey";
 const BAND = [0.35, 0.65]; // the default verdict band (model cards may move it)
 const state = { info: null, uploads: [], filters: { verdict: "", status: "", media_type: "", since: "" },
-                pollTimer: null, objectUrls: [] };
+                pollTimer: null, objectUrls: [], mayReview: null };
 
 // --- small helpers --------------------------------------------------------------------
 
@@ -102,7 +102,19 @@ function route() {
   state.objectUrls.forEach((u) => URL.revokeObjectURL(u));
   state.objectUrls = [];
   const m = location.hash.match(/^#\/scans\/([A-Za-z0-9]+)$/);
-  if (m) showScan(m[1]); else showHome();
+  if (m) showScan(m[1]);
+  else if (location.hash === "#/review") showQueue();
+  else if (location.hash === "#/dashboard") showDashboard();
+  else showHome();
+}
+
+// Whether this key may record reviews (the reviewer role): asked once, by reading the queue.
+async function mayReview() {
+  if (state.mayReview === null) {
+    try { await api("/v1/reviews/queue?limit=1"); state.mayReview = true; }
+    catch (e) { if (e.status !== 403) throw e; state.mayReview = false; }
+  }
+  return state.mayReview;
 }
 
 // --- home: upload and list --------------------------------------------------------------
@@ -147,11 +159,18 @@ function showHome() {
       el("p", {}, el("button", { type: "button", class: "secondary", id: "more", hidden: true,
                                  text: "Load more" })),
       el("p", { class: "muted", id: "empty", hidden: true, text: "No scans yet." })),
+    el("section", { class: "card", id: "review-link", hidden: true }, el("h2", { text: "Review" }),
+      el("p", {}, "Record the truth about scans, so that this deployment can learn from it: ",
+        el("a", { href: "#/review", text: "the review queue" }), " (the inconclusive and the disputed first).")),
+    el("section", { class: "card" }, el("h2", { text: "Monitoring" }),
+      el("p", {}, "Verdict shares, how each kind of evidence scores this deployment's media, and how often " +
+        "reviewers agree: ", el("a", { href: "#/dashboard", text: "the dashboard" }), ".")),
     el("section", { class: "card" }, el("h2", { text: "Live streams" }),
       el("p", {}, "Watch a camera or a live stream and see a verdict per person as it goes: ",
         el("a", { href: "/ui/live.html", text: "live checks" }), ".")));
   renderUploads();
   loadScans();
+  mayReview().then((ok) => { document.getElementById("review-link").hidden = !ok; }).catch(() => {});
 }
 
 function maxUploadText() {
@@ -284,6 +303,7 @@ async function showScan(id) {
   }
   const r = s.report;
   const parts = [back, title, verdictCard(s, r)];
+  if (await mayReview().catch(() => false)) parts.push(await reviewCard(s));
   if (r.media_type === "image" && r.media) parts.push(await pictureCard(s, r));
   if (r.media_type === "video") parts.push(videoCard(r));
   if (r.audio || r.analyzers.some((a) => a.name === "voice")) parts.push(voiceCard(r));
@@ -649,6 +669,163 @@ function technicalCard(s, r) {
     actions(s));
 }
 
+// --- reviews: the truth a person records, and the queue -------------------------------------
+
+const REVIEW_WORDS = { fake: "Fake", real: "Real", unsure: "Unsure: look again" };
+const WHY_WORDS = { inconclusive: "inconclusive", disputed: "evidence disagrees", unsure: "a reviewer was unsure",
+                    unreviewed: "not reviewed yet" };
+
+async function reviewCard(s) {
+  let current = null;
+  try { current = await apiJson(`/v1/scans/${s.id}/review`); } catch (e) { if (e.status !== 404) notice(e.message); }
+  const status = el("p", { class: "muted", id: "review-status" });
+  const show = (rv) => {
+    status.textContent = rv
+      ? `Reviewed as ${rv.label} on ${when(rv.updated_at)}` + (rv.agrees === false ? " (overrules the verdict)." : ".")
+      : "Not reviewed yet.";
+  };
+  show(current);
+  const note = el("textarea", { id: "review-note", rows: 2, maxlength: 2000, placeholder: "Why (optional)" });
+  note.value = current && current.note ? current.note : "";
+  const buttons = ["fake", "real", "unsure"].map((label) => el("button", {
+    type: "button", class: current && current.label === label ? "" : "secondary", "data-label": label,
+    text: REVIEW_WORDS[label],
+    onclick: async () => {
+      try {
+        const rv = await apiJson(`/v1/scans/${s.id}/review`, {
+          method: "POST", headers: { "Content-Type": "application/json" },
+          body: JSON.stringify({ label, note: note.value.trim() || null }) });
+        buttons.forEach((b) => { b.className = b.dataset.label === label ? "" : "secondary"; });
+        show(rv);
+      } catch (e) { notice(e.message); }
+    } }));
+  return el("section", { class: "card", id: "review" }, el("h2", { text: "Your review" }),
+    el("p", { class: "muted", text: "What is the truth about this media? Reviews teach this deployment " +
+      "(fakescope calibrate); each is recorded with your key." }),
+    el("div", { class: "actions" }, buttons), note, status);
+}
+
+async function showQueue() {
+  const view = document.getElementById("view");
+  const back = el("p", {}, el("a", { href: "#/", text: "← all scans" }));
+  let q;
+  try { q = await apiJson("/v1/reviews/queue?limit=100"); } catch (e) {
+    view.replaceChildren(back, el("p", { class: "state bad", text: e.message }));
+    return;
+  }
+  if (location.hash !== "#/review") return;
+  const rows = q.items.map((i) => el("tr", { "data-scan": i.id, "data-why": i.why },
+    el("td", { text: when(i.created_at) }),
+    el("td", {}, el("a", { href: "#/scans/" + i.id, text: i.filename })),
+    el("td", { text: i.media_type || "–" }),
+    el("td", {}, badge(i.verdict, "done")),
+    el("td", { class: "num", text: fmtScore(i.score) }),
+    el("td", { text: WHY_WORDS[i.why] || i.why })));
+  view.replaceChildren(back, el("section", { class: "card" }, el("h2", { text: "Review queue" }),
+    el("p", { class: "muted", id: "queue-count",
+              text: `${q.waiting} scan(s) to look at: the inconclusive first, then those whose evidence disagrees, ` +
+                    "then those a reviewer was unsure of, then the rest." }),
+    rows.length ? el("table", { id: "queue" }, el("thead", {}, el("tr", {},
+      ["Uploaded", "File", "Media", "Result", "Score", "Why here"].map((h) => el("th", { text: h })))),
+      el("tbody", {}, rows)) : el("p", { class: "muted", id: "queue-empty", text: "Nothing to review." })));
+}
+
+// --- dashboard: drift at a glance, from /metrics -------------------------------------------
+
+// Prometheus text format -> [{name, labels, value}] (the lines this page reads).
+function parseMetrics(text) {
+  const out = [];
+  for (const line of text.split("\n")) {
+    const m = line.match(/^([a-z_]+)(?:\{(.*)\})? ([0-9.eE+-]+|NaN|\+Inf)$/);
+    if (!m) continue;
+    const labels = {};
+    for (const [, k, v] of (m[2] || "").matchAll(/([a-z_]+)="((?:[^"\\]|\\.)*)"/g)) labels[k] = v;
+    out.push({ name: m[1], labels, value: Number(m[3]) });
+  }
+  return out;
+}
+
+function sumBy(rows, name, keys) {
+  const out = new Map();
+  for (const r of rows.filter((x) => x.name === name)) {
+    const k = keys.map((key) => r.labels[key]).join("|");
+    out.set(k, (out.get(k) || 0) + r.value);
+  }
+  return out;
+}
+
+// One horizontal bar of shares: [[label, n, css class]], with the counts written under it.
+function shareBar(parts) {
+  const total = parts.reduce((a, [, n]) => a + n, 0) || 1;
+  return el("div", {},
+    el("div", { class: "sharebar" }, parts.filter(([, n]) => n > 0).map(([label, n, cls]) => {
+      const part = el("span", { class: "badge " + cls, title: `${label}: ${n}`, text: n / total >= 0.08 ? label : "" });
+      part.style.width = `${(100 * n) / total}%`; // CSSOM, not a style attribute: the page's CSP allows only this
+      return part;
+    })),
+    el("p", { class: "muted", text: parts.map(([label, n]) => `${label} ${n}`).join(" · ") }));
+}
+
+async function showDashboard() {
+  const view = document.getElementById("view");
+  const back = el("p", {}, el("a", { href: "#/", text: "← all scans" }));
+  let rows;
+  try { rows = parseMetrics(await (await api("/metrics")).text()); } catch (e) {
+    view.replaceChildren(back, el("p", { class: "state bad", text: e.message }));
+    return;
+  }
+  if (location.hash !== "#/dashboard") return;
+  const verdicts = sumBy(rows, "fakescope_scans_total", ["media_type", "verdict"]);
+  const media = [...new Set([...verdicts.keys()].map((k) => k.split("|")[0]))].sort();
+  const order = ["fake", "inconclusive", "real", "no_face", "error"];
+  const verdictCard = el("section", { class: "card", id: "dash-verdicts" }, el("h2", { text: "Verdicts" }),
+    media.length ? media.map((m) => el("div", {}, el("h3", { text: m }),
+      shareBar(order.map((v) => [v.replace("_", " "), verdicts.get(`${m}|${v}`) || 0, v]))))
+      : el("p", { class: "muted", text: "No scans finished since this server started." }));
+
+  // evidence: per media type and kind, the share of scans in each tenth of probability
+  const buckets = rows.filter((r) => r.name === "fakescope_evidence_probability_bucket");
+  const kinds = [...new Set(buckets.map((r) => `${r.labels.media_type}|${r.labels.kind}`))].sort();
+  const evidenceCard = el("section", { class: "card", id: "dash-evidence" },
+    el("h2", { text: "How each kind of evidence scores this deployment's media" }),
+    kinds.length ? kinds.map((key) => {
+      const [m, kind] = key.split("|");
+      const cum = buckets.filter((r) => r.labels.media_type === m && r.labels.kind === kind)
+        .map((r) => [r.labels.le === "+Inf" ? 1.01 : Number(r.labels.le), r.value]).sort((a, b) => a[0] - b[0]);
+      const total = cum.length ? cum[cum.length - 1][1] : 0;
+      const counts = cum.map(([, c], i) => c - (i ? cum[i - 1][1] : 0));
+      const w = 24, h = 60;
+      const bars = counts.map((c, i) => svg("rect", { x: i * (w + 2), y: h - (h * c) / (total || 1), width: w,
+        height: (h * c) / (total || 1), class: i >= 7 ? "high" : "low" }, svg("title", {}, `${(i / 10).toFixed(1)}–${((i + 1) / 10).toFixed(1)}: ${c}`)));
+      return el("div", { class: "histo", "data-kind": kind },
+        el("h3", { text: `${kind.replace("_", " ")} (${m}, ${total} scan${total === 1 ? "" : "s"})` }),
+        svg("svg", { width: counts.length * (w + 2), height: h + 14, class: "chart" }, bars,
+          svg("text", { x: 0, y: h + 12 }, "0"), svg("text", { x: counts.length * (w + 2) - 8, y: h + 12 }, "1")));
+    }) : el("p", { class: "muted", text: "No evidence recorded since this server started." }));
+
+  const reviews = rows.filter((r) => r.name === "fakescope_reviews_total");
+  const agreeCard = el("section", { class: "card", id: "dash-reviews" }, el("h2", { text: "Reviewers" }),
+    reviews.length ? [...new Set(reviews.map((r) => r.labels.media_type))].sort().map((m) => {
+      const of = reviews.filter((r) => r.labels.media_type === m && ["fake", "real"].includes(r.labels.verdict)
+                                        && ["fake", "real"].includes(r.labels.label));
+      const n = of.reduce((a, r) => a + r.value, 0);
+      const agree = of.filter((r) => r.labels.label === r.labels.verdict).reduce((a, r) => a + r.value, 0);
+      return el("p", { "data-media": m }, el("strong", { text: m }), `: reviewers agreed with ${agree} of ${n} ` +
+        `fake or real verdicts${n ? ` (${pct(agree / n)})` : ""}.`);
+    }) : el("p", { class: "muted", text: "No reviews recorded since this server started." }));
+
+  const models = sumBy(rows, "fakescope_model_scans_total", ["model", "version", "verdict"]);
+  const versions = [...new Set([...models.keys()].map((k) => k.split("|").slice(0, 2).join("|")))].sort();
+  const modelCard = el("section", { class: "card", id: "dash-models" }, el("h2", { text: "Verdicts by model version" }),
+    versions.length ? el("table", {}, el("thead", {}, el("tr", {}, ["Model", "Version", ...order].map((t) => el("th", { text: t })))),
+      el("tbody", {}, versions.map((mv) => el("tr", {}, mv.split("|").map((t) => el("td", { text: t })),
+        order.map((v) => el("td", { class: "num", text: String(models.get(`${mv}|${v}`) || 0) }))))))
+      : el("p", { class: "muted", text: "No scans finished since this server started." }));
+  view.replaceChildren(back, el("p", { class: "muted", text: "Counted by this server process since it started " +
+    "(Prometheus keeps the history: docs/feedback.md has queries and an alert rule)." }),
+  verdictCard, evidenceCard, agreeCard, modelCard);
+}
+
 // --- start ----------------------------------------------------------------------------------
 
 async function start() {
@@ -657,10 +834,11 @@ async function start() {
   form.addEventListener("submit", (e) => {
     e.preventDefault();
     localStorage.setItem(KEY_STORAGE, document.getElementById("apikey").value.trim());
+    state.mayReview = null;
     notice(""); route();
   });
   document.getElementById("forgetkey").addEventListener("click", () => {
-    localStorage.removeItem(KEY_STORAGE); document.getElementById("apikey").value = ""; route();
+    localStorage.removeItem(KEY_STORAGE); document.getElementById("apikey").value = ""; state.mayReview = null; route();
   });
   try {
     state.info = await apiJson("/v1/info");
