@@ -26,8 +26,9 @@ from fakescope.store.models import ROLES, KeyRole, Review, Scan
 Label = Literal["fake", "real", "unsure"]
 NOTE_MAX = 2000
 QUEUE_MAX = 200
-# Of the latest finished scans, how many the queue sorts (a deployment reviews recent media).
-QUEUE_WINDOW = 2000
+# Of the latest finished scans, how many the queue sorts (a deployment reviews recent media;
+# each row's report is read to tell the disputed, so the window bounds the work per request).
+QUEUE_WINDOW = 500
 
 
 class ReviewIn(BaseModel):
