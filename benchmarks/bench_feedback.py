@@ -25,7 +25,6 @@ import platform
 import time
 from pathlib import Path
 
-import cv2
 import numpy as np
 from PIL import Image
 
@@ -34,9 +33,10 @@ REVIEWS = 50
 
 
 def beauty(rgb: np.ndarray) -> bytes:
-    smooth = cv2.bilateralFilter(cv2.bilateralFilter(rgb, 15, 80, 80), 15, 80, 80)
+    from fakescope.synth.degrade import beauty_filter
+
     buf = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(smooth)).save(buf, format="JPEG", quality=85)
+    Image.fromarray(beauty_filter(rgb)).save(buf, format="JPEG", quality=85)
     return buf.getvalue()
 
 

@@ -101,6 +101,13 @@ def random_geometry(img: np.ndarray, rng: np.random.Generator, shift: float = 0.
 CROP_OFFSET = 13
 
 
+def beauty_filter(img: np.ndarray) -> np.ndarray:
+    """A heavy beauty/denoise filter (two strong edge-preserving bilateral passes), as cheap
+    phone retouching applies: the generated-image evidence reads it as generated
+    (benchmarks/bench_feedback.py's deployment)."""
+    return cv2.bilateralFilter(cv2.bilateralFilter(np.ascontiguousarray(img), 15, 80, 80), 15, 80, 80)
+
+
 def off_grid_crop(img: np.ndarray, keep: float) -> np.ndarray:
     """Keep ``keep`` of each side, starting CROP_OFFSET pixels in (no resampling)."""
     h, w = img.shape[:2]
