@@ -194,6 +194,9 @@ def test_review_calibrate_use_and_roll_back_against_the_real_service(make_client
     new = result.output.split("local_edit", 1)[1].split("→")[2].split()[0]  # the new `real` threshold
     assert float(new) != pytest.approx(bundled.threshold_real)
     assert f"< {float(new):.2f}" in scan_reason()  # in use from the next scan
+    sid = upload(c, photo()).json()["id"]
+    assert "thresholds: local calibration v1 fitted on this deployment's reviews" in \
+        wait_final(c, sid)["report"]["notes"]
 
     result = CliRunner().invoke(main, ["calibrate", "--rollback", *cli])
     assert result.exit_code == 0 and "bundled thresholds" in result.output, result.output

@@ -61,6 +61,12 @@ def scan_image(scanner: Scanner, loaded: LoadedFile, media: ImageMedia, display:
         pool.shutdown(wait=False)
 
 
+def _calibration_note(scanner: Scanner) -> list[str]:
+    """Which thresholds judged it, when they are this deployment's own (fakescope calibrate)."""
+    v = getattr(scanner, "calibration_version", None)
+    return [f"thresholds: local calibration v{v} fitted on this deployment's reviews"] if v else []
+
+
 def _run_analyzer(a: Analyzer, item: ScanItem) -> tuple[Evidence | FakescopeError, float]:
     """An analyzer's evidence (or its typed error) and its own time."""
     t0 = time.perf_counter()
@@ -141,7 +147,7 @@ def _scan_image(scanner: Scanner, loaded: LoadedFile, media: ImageMedia, display
         analyzers=analyzer_reports,
         timing_ms=timing,
         models=scanner.models,
-        notes=list(media.notes),
+        notes=list(media.notes) + _calibration_note(scanner),
         provenance=provenance,
         localization=localization,
     )
