@@ -10,7 +10,16 @@ import numpy as np
 import pytest
 
 from fakescope.feedback import versions
-from fakescope.feedback.calibrate import BOUND_MANY, BOUND_ONE, MIN_FAKE, MIN_REAL, Labelled, fit, fit_kind
+from fakescope.feedback.calibrate import (
+    BOUND_MANY,
+    BOUND_ONE,
+    MIN_FAKE,
+    MIN_REAL,
+    Labelled,
+    cross_validated,
+    fit,
+    fit_kind,
+)
 from fakescope.models import load_fusion
 
 
@@ -81,3 +90,25 @@ def test_versions_the_watcher_and_rollback(tmp_path: Path) -> None:
     assert watcher.card() is card
     with pytest.raises(versions.CalibrationError):
         versions.rollback(folder)
+
+
+def test_videos_are_calibrated_on_their_score_and_both_video_entries_move(tmp_path: Path) -> None:
+    card = load_fusion()
+    assert card is not None and card.video is not None
+    reals = [Labelled(f"v{i:03d}", "video", False, {"video": 0.99}, ["a", "b", "c"][i % 3])
+             for i in range(MIN_REAL)]
+    photos = _items(MIN_REAL - 5, ["a"])  # too few photos: their kinds stay
+    fitted, skipped = fit(reals + photos, card)
+    assert set(fitted) == {"video"} and "5 more" in skipped["generated_image"]
+    t = fitted["video"]
+    assert t.before[0] == card.video.threshold_fake and t.threshold_fake > card.video.threshold_fake
+    local = versions.LocalCalibration(version=0, created="2030-01-01T00:00:00", base_fusion=card.version,
+                                      fpr=0.05, kinds=fitted, reviewers={"a": 7}, scans=[])
+    applied = versions.apply(card, local)
+    assert applied.video.threshold_fake == t.threshold_fake
+    if card.video_faces is not None:
+        assert applied.video_faces.threshold_fake == t.threshold_fake
+    assert applied.generated == card.generated  # a photo kind it did not fit stays
+    figures = cross_validated(reals + photos, card, 0.05)
+    assert figures["video"]["real_labels"] == MIN_REAL and "false_alarms_after" in figures["video"]
+    assert figures["image"]["real_labels"] == MIN_REAL - 5

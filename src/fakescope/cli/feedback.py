@@ -66,8 +66,8 @@ def calibrate(config_file: Path | None, data_dir: Path | None, database_url: str
     for kind, why in skipped.items():
         click.echo(f"  {kind}: kept — {why}")
     if local is None:
-        click.echo(f"nothing to refit yet: a kind of evidence needs {MIN_REAL} reviewed real photos "
-                   "that carry it (label scans in the service's review queue)")
+        click.echo(f"nothing to refit yet: a kind of evidence needs {MIN_REAL} reviewed real photos or "
+                   "videos that carry it (label scans in the service's review queue)")
         return
     click.echo(f"  {'kind':20s} {'real':>5s} {'fake':>5s}  {'fake at':>15s}  {'real below':>15s}")
     for kind, t in local.kinds.items():

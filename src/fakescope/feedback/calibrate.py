@@ -2,22 +2,25 @@
 
 For each kind of evidence in photos (face manipulation, generated-image traces, local
 edit), the reviewed photos that carry it give its probabilities on media a person called
-real and on media a person called fake. The `fake` threshold moves to the lowest value
-at which the next real photo of the deployment is expected to reach it with a chance of
-at most ``fpr`` (one in twenty by default): above the (k+1)-th highest of n reviewed real
-ones, the chance is (k+1)/(n+1), so k = floor(fpr (n+1)) - 1 of them may stay at or above
-it (with 50 labels, 1; fitting the sample's own 5 % would leave about 6 % on new photos).
-It moves within a bound of the bundled threshold, and down only when at least
-``MIN_FAKE`` reviewed fake photos carry the kind (real labels alone say where false alarms
-start, not what a lower threshold would catch). The `real` threshold moves with it,
-keeping the uncertain band's width. A kind with fewer than ``MIN_REAL`` real labels keeps
-the bundled thresholds, and the command says how many more it needs.
+real and on media a person called fake; for videos, the clip's probability (its report's
+`score`, what its verdict reads). Audio keeps its thresholds (the voice model card's).
+
+The `fake` threshold moves to the lowest value at which the next real photo (or video) of
+the deployment is expected to reach it with a chance of at most ``fpr`` (one in twenty by
+default): above the (k+1)-th highest of n reviewed real ones, the chance is (k+1)/(n+1),
+so k = floor(fpr (n+1)) - 1 of them may stay at or above it (with 50 labels, 1; fitting
+the sample's own 5 % would leave about 6 % on new media). It moves within a bound of the
+bundled threshold, and down only when at least ``MIN_FAKE`` reviewed fake media carry the
+kind (real labels alone say where false alarms start, not what a lower threshold would
+catch). The `real` threshold moves with it, keeping the uncertain band's width. A kind
+with fewer than ``MIN_REAL`` real labels keeps the bundled thresholds, and the command
+says how many more it needs.
 
 One reviewer cannot move a threshold far alone: when one API key gave more than two
 thirds of a kind's labels, the bound is ``BOUND_ONE`` (0.05 in probability), otherwise
-``BOUND_MANY`` (0.20). The figures are cross-validated: the reviewed photos in five folds,
+``BOUND_MANY`` (0.20). The figures are cross-validated: the reviewed media in five folds,
 each fold judged with thresholds fitted on the other four, against the bundled thresholds
-on the same photos (a photo is `fake` when any kind reaches its threshold).
+on the same media (a photo is `fake` when any kind reaches its threshold).
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 from sqlalchemy import select
 
-from fakescope.feedback.versions import PHOTO_KINDS, KindThresholds, LocalCalibration
+from fakescope.feedback.versions import KINDS, MEDIA_OF, KindThresholds, LocalCalibration
 from fakescope.models.card import FusionCard
 from fakescope.store.database import Database
 from fakescope.store.models import Review, Scan
@@ -54,7 +57,8 @@ class Labelled:
 
 
 def reviewed(db: Database) -> list[Labelled]:
-    """Reviewed scans labelled fake or real (``unsure`` teaches nothing), with their evidence."""
+    """Reviewed scans labelled fake or real (``unsure`` teaches nothing), with their evidence
+    (a video's: its score, under the kind ``video``)."""
     with db.read() as s:
         rows = list(s.execute(select(Review.scan_id, Review.label, Review.reviewer_key_id, Scan.media_type,
                                      Scan.report).join(Scan, Scan.id == Review.scan_id)
@@ -63,9 +67,11 @@ def reviewed(db: Database) -> list[Labelled]:
     out = []
     for scan_id, label, reviewer, media_type, report in rows:
         try:
-            evidence = json.loads(report).get("evidence") or {}
+            r = json.loads(report)
         except ValueError:
             continue
+        # a photo's kinds each have a probability; a video's verdict reads its one score
+        evidence = r.get("evidence") or {} if media_type != "video" else {"video": r.get("score")}
         out.append(Labelled(scan_id, media_type or "unknown", label == "fake",
                             {k: float(v) for k, v in evidence.items() if isinstance(v, int | float)},
                             reviewer or "local"))
@@ -74,7 +80,7 @@ def reviewed(db: Database) -> list[Labelled]:
 
 def bundled_thresholds(card: FusionCard) -> dict[str, tuple[float, float]]:
     out = {}
-    for kind, entries in PHOTO_KINDS.items():
+    for kind, entries in KINDS.items():
         params = getattr(card, entries[0])
         if params is not None:
             out[kind] = (params.threshold_fake, params.threshold_real)
@@ -108,15 +114,15 @@ def fit_kind(real: np.ndarray, fake: np.ndarray, before: tuple[float, float], fp
 
 def fit(items: list[Labelled], card: FusionCard, fpr: float = 0.05) -> tuple[dict[str, KindThresholds],
                                                                               dict[str, str]]:
-    """Thresholds per photo kind that has enough labels, and for the others why not."""
-    photos = [i for i in items if i.media_type == "image"]
+    """Thresholds per kind that has enough labels, and for the others why not."""
     fitted, skipped = {}, {}
     for kind, before in bundled_thresholds(card).items():
-        carry = [i for i in photos if kind in i.evidence]
+        media = MEDIA_OF[kind]
+        carry = [i for i in items if i.media_type == media and kind in i.evidence]
         real = np.array([i.evidence[kind] for i in carry if not i.fake])
         fake = np.array([i.evidence[kind] for i in carry if i.fake])
         if len(real) < MIN_REAL:
-            skipped[kind] = (f"{len(real)} reviewed real photo(s) carry this evidence; {MIN_REAL} are "
+            skipped[kind] = (f"{len(real)} reviewed real {media}(s) carry this evidence; {MIN_REAL} are "
                              f"needed to move its thresholds ({MIN_REAL - len(real)} more)")
             continue
         bound = _bound(Counter(i.reviewer for i in carry))
@@ -136,32 +142,35 @@ Figures = dict[str, dict[str, float | int | None]]
 
 
 def cross_validated(items: list[Labelled], card: FusionCard, fpr: float) -> Figures:
-    """False alarms (reviewed real called fake) and detection (reviewed fake called fake)
-    with the bundled thresholds and with thresholds fitted on the other folds."""
-    photos = [i for i in items if i.media_type == "image"]
+    """Per media type: false alarms (reviewed real called fake) and detection (reviewed
+    fake called fake) with the bundled thresholds and with thresholds fitted on the other
+    folds; media types whose thresholds are not refitted (audio) get their label counts."""
     bundled = bundled_thresholds(card)
-    before, after = [], []
-    for k in range(FOLDS):
-        train = [i for i in photos if _fold(i.scan_id) != k]
-        fitted, _ = fit(train, card, fpr)
-        local = {**bundled, **{kind: (t.threshold_fake, t.threshold_real) for kind, t in fitted.items()}}
-        for i in photos:
-            if _fold(i.scan_id) == k:
-                before.append((i.fake, _calls_fake(i, bundled)))
-                after.append((i.fake, _calls_fake(i, local)))
+    fitted_by_fold = [fit([i for i in items if _fold(i.scan_id) != k], card, fpr)[0] for k in range(FOLDS)]
 
     def share(pairs: list[tuple[bool, bool]], fake: bool) -> float | None:
         hits = [called for truth, called in pairs if truth == fake]
         return round(float(np.mean(hits)), 4) if hits else None
 
-    figures: Figures = {"image": {
-        "real_labels": sum(1 for i in photos if not i.fake), "fake_labels": sum(1 for i in photos if i.fake),
-        "false_alarms_before": share(before, False), "false_alarms_after": share(after, False),
-        "detection_before": share(before, True), "detection_after": share(after, True)}}
-    for media in sorted({i.media_type for i in items} - {"image"}):
-        n = [i for i in items if i.media_type == media]
-        figures[media] = {"real_labels": sum(1 for i in n if not i.fake),
-                          "fake_labels": sum(1 for i in n if i.fake)}
+    figures: Figures = {}
+    for media in sorted({i.media_type for i in items} | {"image"}):
+        of = [i for i in items if i.media_type == media]
+        counts: dict[str, float | int | None] = {"real_labels": sum(1 for i in of if not i.fake),
+                                                  "fake_labels": sum(1 for i in of if i.fake)}
+        if media not in MEDIA_OF.values():
+            figures[media] = counts
+            continue
+        own = {kind: t for kind, t in bundled.items() if MEDIA_OF[kind] == media}
+        before, after = [], []
+        for i in of:
+            fitted = fitted_by_fold[_fold(i.scan_id)]
+            local = {**own, **{kind: (t.threshold_fake, t.threshold_real) for kind, t in fitted.items()
+                               if kind in own}}
+            before.append((i.fake, _calls_fake(i, own)))
+            after.append((i.fake, _calls_fake(i, local)))
+        figures[media] = {**counts, "false_alarms_before": share(before, False),
+                          "false_alarms_after": share(after, False), "detection_before": share(before, True),
+                          "detection_after": share(after, True)}
     return figures
 
 
@@ -172,7 +181,7 @@ def calibrate(db: Database, card: FusionCard, fpr: float = 0.05,
     fitted, skipped = fit(items, card, fpr)
     if not fitted:
         return None, skipped, items
-    used = [i for i in items if i.media_type == "image" and any(k in i.evidence for k in fitted)]
+    used = [i for i in items if any(k in i.evidence and MEDIA_OF[k] == i.media_type for k in fitted)]
     return LocalCalibration(
         version=0, created=dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0),
         base_fusion=card.version, fpr=fpr, kinds=fitted,

@@ -20,9 +20,12 @@ from fakescope.models.card import FusionCard, FusionParams
 CURRENT = "current"
 # The kinds of evidence a local calibration may move, and the fusion card's entries that
 # hold their thresholds (generated-image evidence read through CLIP has its own entry: a
-# reviewed probability is whichever the scan used, so both move together).
-PHOTO_KINDS = {"face_manipulation": ("image",), "generated_image": ("generated", "generated_clip"),
-               "local_edit": ("local_edit",)}
+# reviewed probability is whichever the scan used, so both move together; a video's
+# probability is the clip model's beside the face model's, or the face model's alone, each
+# with its entry). Audio's thresholds are the voice model's card's, not fusion's: not yet.
+KINDS = {"face_manipulation": ("image",), "generated_image": ("generated", "generated_clip"),
+         "local_edit": ("local_edit",), "video": ("video", "video_faces")}
+MEDIA_OF = {"face_manipulation": "image", "generated_image": "image", "local_edit": "image", "video": "video"}
 
 
 class CalibrationError(FakescopeError):
@@ -112,11 +115,18 @@ def rollback(folder: Path) -> int | None:
     return previous
 
 
+def note_for(version: int | None) -> list[str]:
+    """The report's note on which thresholds judged it, when they are the deployment's own."""
+    if not version:
+        return []
+    return [f"thresholds: local calibration v{version} fitted on this deployment's reviews"]
+
+
 def apply(card: FusionCard, local: LocalCalibration) -> FusionCard:
     """The bundled card with the local thresholds in place of its own."""
     update: dict[str, FusionParams] = {}
     for kind, t in local.kinds.items():
-        for entry in PHOTO_KINDS.get(kind, ()):
+        for entry in KINDS.get(kind, ()):
             params = getattr(card, entry)
             if params is not None:
                 update[entry] = params.model_copy(update={"threshold_fake": t.threshold_fake,

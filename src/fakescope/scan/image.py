@@ -12,6 +12,7 @@ import numpy as np
 from fakescope import __version__
 from fakescope.analyzers.base import Analyzer, Evidence, FaceHeatmap, ImageHeatmap, ScanItem, media_types
 from fakescope.errors import FakescopeError
+from fakescope.feedback.versions import note_for
 from fakescope.fusion import apply_provenance, fuse
 from fakescope.media import LoadedFile
 from fakescope.media.types import ImageMedia
@@ -59,12 +60,6 @@ def scan_image(scanner: Scanner, loaded: LoadedFile, media: ImageMedia, display:
                            needs_faces, marked, pool)
     finally:
         pool.shutdown(wait=False)
-
-
-def _calibration_note(scanner: Scanner) -> list[str]:
-    """Which thresholds judged it, when they are this deployment's own (fakescope calibrate)."""
-    v = getattr(scanner, "calibration_version", None)
-    return [f"thresholds: local calibration v{v} fitted on this deployment's reviews"] if v else []
 
 
 def _run_analyzer(a: Analyzer, item: ScanItem) -> tuple[Evidence | FakescopeError, float]:
@@ -147,7 +142,7 @@ def _scan_image(scanner: Scanner, loaded: LoadedFile, media: ImageMedia, display
         analyzers=analyzer_reports,
         timing_ms=timing,
         models=scanner.models,
-        notes=list(media.notes) + _calibration_note(scanner),
+        notes=list(media.notes) + note_for(getattr(scanner, "calibration_version", None)),
         provenance=provenance,
         localization=localization,
     )
