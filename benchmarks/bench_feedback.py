@@ -45,10 +45,6 @@ def evidence_of(scanner, data: bytes, name: str) -> dict[str, float]:  # type: i
     return {k: float(v) for k, v in report.evidence.items()}
 
 
-def calls_fake(evidence: dict[str, float], thresholds: dict[str, tuple[float, float]]) -> bool:
-    return any(evidence.get(k, -1.0) >= t[0] for k, t in thresholds.items())
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--photos", type=Path, default=Path("../shared/data/photos"))
@@ -57,7 +53,7 @@ def main() -> None:
     args = ap.parse_args()
     from fakescope.config import ScanSettings
     from fakescope.evaluation.metrics import auc
-    from fakescope.feedback.calibrate import Labelled, bundled_thresholds, fit
+    from fakescope.feedback.calibrate import Labelled, bundled_thresholds, calls_fake, fit
     from fakescope.models import load_fusion
     from fakescope.progress import progress_iter
     from fakescope.scan.scanner import Scanner

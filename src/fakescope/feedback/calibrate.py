@@ -130,8 +130,9 @@ def fit(items: list[Labelled], card: FusionCard, fpr: float = 0.05) -> tuple[dic
     return fitted, skipped
 
 
-def _calls_fake(item: Labelled, thresholds: dict[str, tuple[float, float]]) -> bool:
-    return any(item.evidence.get(k, -1.0) >= t[0] for k, t in thresholds.items())
+def calls_fake(evidence: dict[str, float], thresholds: dict[str, tuple[float, float]]) -> bool:
+    """`fake` when any kind of evidence reaches its `fake` threshold."""
+    return any(evidence.get(k, -1.0) >= t[0] for k, t in thresholds.items())
 
 
 def _fold(scan_id: str) -> int:
@@ -166,8 +167,8 @@ def cross_validated(items: list[Labelled], card: FusionCard, fpr: float) -> Figu
             fitted = fitted_by_fold[_fold(i.scan_id)]
             local = {**own, **{kind: (t.threshold_fake, t.threshold_real) for kind, t in fitted.items()
                                if kind in own}}
-            before.append((i.fake, _calls_fake(i, own)))
-            after.append((i.fake, _calls_fake(i, local)))
+            before.append((i.fake, calls_fake(i.evidence, own)))
+            after.append((i.fake, calls_fake(i.evidence, local)))
         figures[media] = {**counts, "false_alarms_before": share(before, False),
                           "false_alarms_after": share(after, False), "detection_before": share(before, True),
                           "detection_after": share(after, True)}

@@ -10,7 +10,6 @@ scan deletes it. ``fakescope calibrate`` reads them (docs/feedback.md).
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query
@@ -155,16 +154,12 @@ def queue(svc: Service, who: Any, limit: int) -> tuple[list[dict[str, Any]], int
             why, rank = "disputed", 1
         else:
             why, rank = "unreviewed", 3
-        items.append((rank, -_ts(scan.created_at), {
+        items.append((rank, -scan.created_at.timestamp(), {
             "id": scan.id, "filename": scan.filename, "media_type": scan.media_type,
             "verdict": scan.verdict, "score": scan.score, "created_at": iso(scan.created_at),
             "why": why, "review": label}))
     items.sort(key=lambda t: (t[0], t[1]))
     return [i for _, _, i in items[:limit]], len(items)
-
-
-def _ts(t: datetime) -> float:
-    return t.timestamp()
 
 
 # --- routes ------------------------------------------------------------------------------
