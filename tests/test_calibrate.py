@@ -112,3 +112,43 @@ def test_videos_are_calibrated_on_their_score_and_both_video_entries_move(tmp_pa
     figures = cross_validated(reals + photos, card, 0.05)
     assert figures["video"]["real_labels"] == MIN_REAL and "false_alarms_after" in figures["video"]
     assert figures["image"]["real_labels"] == MIN_REAL - 5
+
+
+def test_audio_is_calibrated_on_its_score_against_the_voice_band_and_scans_use_it(tmp_path: Path) -> None:
+    from fakescope.config import ScanSettings
+    from fakescope.demo_audio import speechlike, write_audio
+    from fakescope.feedback.calibrate import audio_band
+    from fakescope.models import load_card
+    from fakescope.scan.scanner import Scanner
+
+    card = load_fusion()
+    assert card is not None
+    lo, hi = load_card("voice").inconclusive_band
+    assert audio_band() == (hi, lo)
+    # a deployment's real calls the voice model reads as synthetic: 0.95 to 0.97
+    reals = [Labelled(f"a{i:03d}", "audio", False, {"audio": 0.95 + 0.001 * i}, ["a", "b", "c"][i % 3])
+             for i in range(MIN_REAL)]
+    fitted, _ = fit(reals, card)
+    t = fitted["audio"]
+    assert t.before == (hi, lo) and t.threshold_fake == pytest.approx(0.95 + 0.001 * (MIN_REAL - 1) + 1e-4)
+    assert versions.apply(card, versions.LocalCalibration(
+        version=0, created="2030-01-01T00:00:00", base_fusion=card.version, fpr=0.05, kinds=fitted,
+        reviewers={"a": 7}, scans=[])) == card  # nothing of the fusion card moves
+    assert "false_alarms_after" in cross_validated(reals, card, 0.05)["audio"]
+
+    folder = tmp_path / "calibration"
+    clip = write_audio(tmp_path / "speech.wav", speechlike(4.0))
+    scanner = Scanner(ScanSettings(calibration_dir=folder))
+    before = scanner.scan(clip)
+    assert before.score is not None and not any("local calibration" in n for n in before.notes)
+    # a band around this clip's own score: the verdict follows the local thresholds
+    s = before.score
+    band = versions.KindThresholds(threshold_fake=round(min(s + 0.01, 1.0), 4),
+                                   threshold_real=round(max(s - 0.01, 0), 4), before=(hi, lo),
+                                   real_labels=MIN_REAL, fake_labels=0, bound=0.2, bounded=False)
+    versions.save_new(folder, versions.LocalCalibration(
+        version=0, created="2030-01-01T00:00:00", base_fusion=card.version, fpr=0.05, kinds={"audio": band},
+        reviewers={"a": MIN_REAL}, scans=[]))
+    during = scanner.scan(clip)
+    assert during.verdict == "inconclusive" and f"{band.threshold_fake:.2f}" in during.reason
+    assert any("thresholds: local calibration v1" in n for n in during.notes)

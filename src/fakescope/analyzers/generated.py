@@ -21,6 +21,7 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -59,14 +60,21 @@ class Head:
     def load(cls, path: Path) -> Head:
         try:
             d = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ModelError(f"{path} is not a generated-image head ({exc})") from None
+        return cls.from_dict(d, str(path))
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], where: str = "the head") -> Head:
+        try:
             head = cls(tuple(int(b) for b in d["blocks"]), tuple(int(b) for b in d.get("patch_blocks", ())),
                        np.asarray(d["coef"], np.float64), float(d["intercept"]),
                        float(d["calibration"]["a"]), float(d["calibration"]["b"]), str(d["clip_sha256"]))
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise ModelError(f"{path} is not a generated-image head ({exc})") from None
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ModelError(f"{where} is not a generated-image head ({exc})") from None
         n_blocks = len(head.blocks) + len(head.patch_blocks)
         if head.coef.shape != (n_blocks * 768 + 1,):
-            raise ModelError(f"{path}: {head.coef.shape[0]} coefficients for {n_blocks} blocks")
+            raise ModelError(f"{where}: {head.coef.shape[0]} coefficients for {n_blocks} blocks")
         return head
 
     def features(self, cls_tokens: np.ndarray, patch_tokens: np.ndarray, trace_logit: float) -> np.ndarray:
@@ -129,6 +137,27 @@ class GeneratedImageAnalyzer:
             if self.head.clip_sha256 != clip_model.SHA256:
                 raise ModelError(f"{head_path} was fitted on another CLIP encoder than fakescope reads")
             self._clip = clip_model.load_blocks(str(encoder), threads)
+        self._bundled_head = self.head
+        self.head_source = "bundled"
+
+    def use_local_head(self, head: dict[str, Any] | None, label: str = "local") -> None:
+        """Read still pictures with a head retrained on a deployment's reviews (a local
+        calibration's; feedback/heads.py), or, given None, with the bundled one again."""
+        if head is None or self._bundled_head is None:
+            self.head, self.head_source = self._bundled_head, "bundled"
+            return
+        local = Head.from_dict(head, label)
+        bundled = self._bundled_head
+        if local.clip_sha256 != bundled.clip_sha256 or len(local.coef) != len(bundled.coef):
+            raise ModelError(f"{label}: a head for another reading than the bundled one")
+        self.head, self.head_source = local, label
+
+    def head_features(self, rgb: np.ndarray) -> np.ndarray | None:
+        """What the head reads in a still picture (None without the CLIP encoder)."""
+        if self._clip is None or self.head is None:
+            return None
+        crops, _ = cut_crops(rgb, self.card.input.size)
+        return self.head.features(*self._clip.tokens(rgb), float(self.run(crops)[0].mean()))
 
     @property
     def reads(self) -> str:
@@ -159,7 +188,8 @@ class GeneratedImageAnalyzer:
             head_logit = self.head.logit(*self._clip.tokens(rgb), mean)
             p = self.head.probability(head_logit)
             reading = {"reads": "clip+traces", "head_logit": round(head_logit, 4),
-                       "trace_probability": round(trace_p, 4)}
+                       "trace_probability": round(trace_p, 4),
+                       **({"head": self.head_source} if self.head_source != "bundled" else {})}
         return Evidence(
             score=p,
             details={

@@ -43,9 +43,12 @@ def calibrate(config_file: Path | None, data_dir: Path | None, database_url: str
             cur = versions.current_version(folder)
             for v in versions.versions(folder):
                 c = versions.load(folder, v)
-                kinds = ", ".join(f"{k} {t.threshold_fake:.2f}" for k, t in c.kinds.items())
+                kinds = ", ".join([f"{k} {t.threshold_fake:.2f}" for k, t in c.kinds.items()]
+                                  + [f"{name} head retrained on {len(h.scans)} reviews"
+                                     for name, h in c.heads.items()])
+                who = set(c.reviewers).union(*(h.reviewers for h in c.heads.values()))
                 click.echo(f"v{v}{'  (in use)' if v == cur else ''}  {c.created:%Y-%m-%d %H:%M}  {kinds}  "
-                           f"labels of {len(c.reviewers)} reviewer(s)")
+                           f"labels of {len(who)} reviewer(s)")
             if cur is None:
                 click.echo("in use: the bundled thresholds")
             return
@@ -66,8 +69,8 @@ def calibrate(config_file: Path | None, data_dir: Path | None, database_url: str
     for kind, why in skipped.items():
         click.echo(f"  {kind}: kept — {why}")
     if local is None:
-        click.echo(f"nothing to refit yet: a kind of evidence needs {MIN_REAL} reviewed real photos or "
-                   "videos that carry it (label scans in the service's review queue)")
+        click.echo(f"nothing to refit yet: a kind of evidence needs {MIN_REAL} reviewed real photos, "
+                   "videos or audio files that carry it (label scans in the service's review queue)")
         return
     click.echo(f"  {'kind':20s} {'real':>5s} {'fake':>5s}  {'fake at':>15s}  {'real below':>15s}")
     for kind, t in local.kinds.items():
@@ -90,6 +93,9 @@ def calibrate(config_file: Path | None, data_dir: Path | None, database_url: str
     if dry_run:
         click.echo("dry run: nothing written")
         return
+    cur = versions.current_version(folder)
+    if cur is not None:  # a head retrained from reviews stays in use beside the new thresholds
+        local = local.model_copy(update={"heads": versions.load(folder, cur).heads})
     saved = versions.save_new(folder, local)
     click.echo(f"wrote v{saved.version} to {folder}: in use from the next scan "
                "(fakescope calibrate --rollback goes back)")

@@ -121,7 +121,7 @@ def train_generated(photos_dir: Path, faces_dir: Path, taef2_dir: Path, out_dir:
 
 
 @train.command("generated-head")
-@click.option("--features", "features", multiple=True, required=True,
+@click.option("--features", "features", multiple=True,
               type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Feature files of scripts/picture_features.py (the base file and --layers).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
@@ -134,9 +134,29 @@ def train_generated(photos_dir: Path, faces_dir: Path, taef2_dir: Path, out_dir:
 @click.option("--spec", default=None, help="The features read (default: the shipped reading).")
 @click.option("--balance", type=click.FloatRange(0, 1), default=None,
               help="Weigh pictures by their source's size ** -balance (default: the shipped value).")
+@click.option("--feedback", is_flag=True,
+              help="Retrain from this deployment's reviewed photos instead (the service's database and "
+                   "blobs: --data-dir / --database-url / --blob-url): a challenger that replaces the head "
+                   "in use only if it beats it on held-out reviews and on the bundled benchmark.")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="With --feedback: the service's settings file.")
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="With --feedback: the service's data folder (env FAKESCOPE_DATA_DIR).")
+@click.option("--database-url", help="With --feedback: the service's database.")
+@click.option("--blob-url", help="With --feedback: the service's blob store.")
+@click.option("--dry-run", is_flag=True,
+              help="With --feedback: compare and keep the comparison, promote nothing.")
 def train_generated_head(features: tuple[Path, ...], out_dir: Path, folds: int, repeats: int,
-                         spec: str | None, balance: float | None) -> None:
-    """Fit the generated-image head on frozen CLIP features, with the estimate held out by source."""
+                         spec: str | None, balance: float | None, feedback: bool, config_file: Path | None,
+                         data_dir: Path | None, database_url: str | None, blob_url: str | None,
+                         dry_run: bool) -> None:
+    """Fit the generated-image head on frozen CLIP features, with the estimate held out by source;
+    or, with --feedback, retrain it from this deployment's reviews (docs/feedback.md)."""
+    if feedback:
+        _feedback_head(config_file, data_dir, database_url, blob_url, dry_run)
+        return
+    if not features:
+        fail("give the feature files (--features), or --feedback to retrain from reviews", EXIT_USAGE)
     from fakescope.train import generated_head as gh
 
     try:
@@ -151,6 +171,74 @@ def train_generated_head(features: tuple[Path, ...], out_dir: Path, folds: int, 
                f"fakes caught {report['fake_caught']:.3f}")
     click.echo(f"wrote {out_dir / 'generated.head.json'}; copy it into src/fakescope/models/weights/ "
                "to ship it")
+
+
+def _pct(x: float | None) -> str:
+    return "–" if x is None else f"{100 * x:5.1f} %"
+
+
+def _feedback_head(config_file: Path | None, data_dir: Path | None, database_url: str | None,
+                   blob_url: str | None, dry_run: bool) -> None:
+    """The challenger from the reviews, its comparison printed and kept, promoted if it wins."""
+    import sys
+
+    from fakescope.analyzers.generated import GeneratedImageAnalyzer
+    from fakescope.cli.service import _database, _settings
+    from fakescope.config import ScanSettings
+    from fakescope.errors import FakescopeError
+    from fakescope.feedback import heads, versions
+    from fakescope.media import ImageMedia, decode, read_file
+    from fakescope.models import load_fusion, models_dir
+    from fakescope.store.blobs import BlobStore
+
+    settings = _settings(config_file, data_dir=data_dir, database_url=database_url, blob_url=blob_url)
+    analyzer = GeneratedImageAnalyzer()
+    if analyzer.head is None:
+        fail("retraining the head needs the CLIP encoder: fakescope models install-clip", EXIT_USAGE)
+    card = load_fusion()
+    if card is None:
+        fail("no fusion card is installed: nothing judges the head", EXIT_USAGE)
+    limits = ScanSettings().limits
+
+    def features_of(path: Path) -> object:
+        try:
+            media = decode(read_file(path, limits), limits)
+        except FakescopeError:
+            return None
+        return analyzer.head_features(media.rgb) if isinstance(media, ImageMedia) else None
+
+    folder = settings.calibration_dir
+    try:
+        outcome = heads.retrain(_database(settings), BlobStore(settings.blobs_url), folder,
+                                models_dir("generated"), card, features_of,
+                                command=" ".join(["fakescope train generated-head", *sys.argv[3:]]))
+    except FakescopeError as exc:
+        fail(str(exc))
+    c = outcome.comparison
+    click.echo(f"{outcome.pictures} reviewed photos ({c.reviews_real} real, {c.reviews_fake} fake)"
+               + "".join(f"; {n} left out: {why}" for why, n in outcome.skipped.items()))
+    click.echo(f"  {'':34s} {'in use':>9s} {'challenger':>11s}")
+    rc, rn = c.reviews["champion"], c.reviews["challenger"]
+    click.echo(f"  {'held-out reviews: mistakes':34s} {rc.mistakes:9d} {rn.mistakes:11d}")
+    click.echo(f"  {'  real photos called fake':34s} {_pct(rc.false_alarms):>9s} "
+               f"{_pct(rn.false_alarms):>11s}")
+    click.echo(f"  {'  fake photos called fake':34s} {_pct(rc.detection):>9s} {_pct(rn.detection):>11s}")
+    gc, gn = c.guard["champion"], c.guard["challenger"]
+    click.echo(f"  benchmark ({c.guard_size['fake']} generated, {c.guard_size['real']} real pictures):")
+    click.echo(f"  {'  AUC':34s} {gc.auc or 0:9.3f} {gn.auc or 0:11.3f}")
+    click.echo(f"  {'  generated called fake':34s} {_pct(gc.detection):>9s} {_pct(gn.detection):>11s}")
+    click.echo(f"  {'  real called fake':34s} {_pct(gc.false_alarms):>9s} {_pct(gn.false_alarms):>11s}")
+    kept = heads.keep(folder, outcome)
+    click.echo(f"comparison kept in {kept}")
+    if not c.promoted:
+        click.echo("the head in use stays: " + "; ".join(c.reasons))
+        return
+    if dry_run:
+        click.echo("the challenger wins; dry run: nothing promoted")
+        return
+    saved = versions.save_new(folder, outcome.calibration)
+    click.echo(f"the challenger wins: local calibration v{saved.version} reads photos with it from the next "
+               "scan (fakescope calibrate --rollback goes back)")
 
 
 @train.command("voice")

@@ -3,7 +3,9 @@
 For each kind of evidence in photos (face manipulation, generated-image traces, local
 edit), the reviewed photos that carry it give its probabilities on media a person called
 real and on media a person called fake; for videos, the clip's probability (its report's
-`score`, what its verdict reads). Audio keeps its thresholds (the voice model card's).
+`score`, what its verdict reads); for audio files, likewise their score, against the voice
+model card's band (the bundled thresholds of audio; a soundtrack inside a video keeps the
+card's, since a deployment's calls say little about its videos' sound).
 
 The `fake` threshold moves to the lowest value at which the next real photo (or video) of
 the deployment is expected to reach it with a chance of at most ``fpr`` (one in twenty by
@@ -70,8 +72,10 @@ def reviewed(db: Database) -> list[Labelled]:
             r = json.loads(report)
         except ValueError:
             continue
-        # a photo's kinds each have a probability; a video's verdict reads its one score
-        evidence = r.get("evidence") or {} if media_type != "video" else {"video": r.get("score")}
+        # a photo's kinds each have a probability; a video's or an audio file's verdict reads
+        # its one score
+        evidence = ({media_type: r.get("score")} if media_type in ("video", "audio")
+                    else r.get("evidence") or {})
         out.append(Labelled(scan_id, media_type or "unknown", label == "fake",
                             {k: float(v) for k, v in evidence.items() if isinstance(v, int | float)},
                             reviewer or "local"))
@@ -81,10 +85,25 @@ def reviewed(db: Database) -> list[Labelled]:
 def bundled_thresholds(card: FusionCard) -> dict[str, tuple[float, float]]:
     out = {}
     for kind, entries in KINDS.items():
-        params = getattr(card, entries[0])
+        params = getattr(card, entries[0]) if entries else None
         if params is not None:
             out[kind] = (params.threshold_fake, params.threshold_real)
+    band = audio_band()
+    if band is not None:
+        out["audio"] = band
     return out
+
+
+def audio_band() -> tuple[float, float] | None:
+    """The bundled audio thresholds (fake, real): the voice model card's band."""
+    from fakescope.errors import ModelError
+    from fakescope.models import load_card
+
+    try:
+        lo, hi = load_card("voice").inconclusive_band
+    except ModelError:
+        return None
+    return (hi, lo)
 
 
 def _bound(reviewers: Counter[str]) -> float:
@@ -145,7 +164,7 @@ Figures = dict[str, dict[str, float | int | None]]
 def cross_validated(items: list[Labelled], card: FusionCard, fpr: float) -> Figures:
     """Per media type: false alarms (reviewed real called fake) and detection (reviewed
     fake called fake) with the bundled thresholds and with thresholds fitted on the other
-    folds; media types whose thresholds are not refitted (audio) get their label counts."""
+    folds; media types whose thresholds are not refitted get their label counts."""
     bundled = bundled_thresholds(card)
     fitted_by_fold = [fit([i for i in items if _fold(i.scan_id) != k], card, fpr)[0] for k in range(FOLDS)]
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -22,10 +23,12 @@ CURRENT = "current"
 # hold their thresholds (generated-image evidence read through CLIP has its own entry: a
 # reviewed probability is whichever the scan used, so both move together; a video's
 # probability is the clip model's beside the face model's, or the face model's alone, each
-# with its entry). Audio's thresholds are the voice model's card's, not fusion's: not yet.
+# with its entry). Audio's band is the voice model card's, not the fusion card's: a local
+# calibration holds it for scan/audio.py to read (Scanner.audio_band).
 KINDS = {"face_manipulation": ("image",), "generated_image": ("generated", "generated_clip"),
-         "local_edit": ("local_edit",), "video": ("video", "video_faces")}
-MEDIA_OF = {"face_manipulation": "image", "generated_image": "image", "local_edit": "image", "video": "video"}
+         "local_edit": ("local_edit",), "video": ("video", "video_faces"), "audio": ()}
+MEDIA_OF = {"face_manipulation": "image", "generated_image": "image", "local_edit": "image", "video": "video",
+            "audio": "audio"}
 
 
 class CalibrationError(FakescopeError):
@@ -44,6 +47,18 @@ class KindThresholds(BaseModel):
                                     "fake labels too (feedback/calibrate.py MIN_FAKE)")
 
 
+class LocalHead(BaseModel):
+    """A head retrained on this deployment's reviews (feedback/heads.py) and why it won."""
+
+    head: dict[str, Any] = Field(description="the head file a scanner reads in place of the bundled one")
+    delta: dict[str, Any] = Field(description="its move from the bundled head, in the bundle's subspace")
+    base_head_sha256: str
+    comparison: dict[str, Any] = Field(description="champion against challenger when it was promoted")
+    reviewers: dict[str, int]
+    scans: list[str]
+    created: dt.datetime
+
+
 class LocalCalibration(BaseModel):
     version: int
     created: dt.datetime
@@ -55,6 +70,7 @@ class LocalCalibration(BaseModel):
     figures: dict[str, dict[str, float | int | None]] = Field(
         default_factory=dict, description="cross-validated before/after, per media type")
     command: str = ""
+    heads: dict[str, LocalHead] = Field(default_factory=dict, description="analyzer name -> retrained head")
 
 
 def _path(folder: Path, version: int) -> Path:
@@ -115,11 +131,17 @@ def rollback(folder: Path) -> int | None:
     return previous
 
 
-def note_for(version: int | None) -> list[str]:
-    """The report's note on which thresholds judged it, when they are the deployment's own."""
+def note_for(version: int | None, local: LocalCalibration | None = None) -> list[str]:
+    """The report's notes on which thresholds and heads judged it, when they are the
+    deployment's own."""
     if not version:
         return []
-    return [f"thresholds: local calibration v{version} fitted on this deployment's reviews"]
+    notes = []
+    if local is None or local.kinds:
+        notes.append(f"thresholds: local calibration v{version} fitted on this deployment's reviews")
+    for name in sorted(local.heads if local is not None else ()):
+        notes.append(f"{name} head: retrained on this deployment's reviews (local calibration v{version})")
+    return notes
 
 
 def apply(card: FusionCard, local: LocalCalibration) -> FusionCard:
@@ -143,6 +165,7 @@ class Watcher:
         self._seen: tuple[int, int, int] | None = None
         self._card = bundled
         self.version: int | None = None
+        self.local: LocalCalibration | None = None
 
     def card(self) -> FusionCard | None:
         if self.folder is None or self.bundled is None:
@@ -155,6 +178,6 @@ class Watcher:
         if seen != self._seen:
             self._seen = seen
             self.version = current_version(self.folder) if seen else None
-            self._card = (self.bundled if self.version is None
-                          else apply(self.bundled, load(self.folder, self.version)))
+            self.local = None if self.version is None else load(self.folder, self.version)
+            self._card = self.bundled if self.local is None else apply(self.bundled, self.local)
         return self._card

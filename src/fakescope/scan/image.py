@@ -12,7 +12,6 @@ import numpy as np
 from fakescope import __version__
 from fakescope.analyzers.base import Analyzer, Evidence, FaceHeatmap, ImageHeatmap, ScanItem, media_types
 from fakescope.errors import FakescopeError
-from fakescope.feedback.versions import note_for
 from fakescope.fusion import apply_provenance, fuse
 from fakescope.media import LoadedFile
 from fakescope.media.types import ImageMedia
@@ -142,7 +141,7 @@ def _scan_image(scanner: Scanner, loaded: LoadedFile, media: ImageMedia, display
         analyzers=analyzer_reports,
         timing_ms=timing,
         models=scanner.models,
-        notes=list(media.notes) + note_for(getattr(scanner, "calibration_version", None)),
+        notes=list(media.notes) + scanner.calibration_notes(heads=True),
         provenance=provenance,
         localization=localization,
     )

@@ -20,7 +20,7 @@ from fakescope.analyzers.base import Analyzer
 from fakescope.config import ScanSettings
 from fakescope.errors import FakescopeError
 from fakescope.faces.detector import FaceDetector, get_detector
-from fakescope.feedback.versions import Watcher
+from fakescope.feedback.versions import Watcher, note_for
 from fakescope.fusion import band_for
 from fakescope.inputs import InputFile, Skipped, expand
 from fakescope.media import AudioMedia, LoadedFile, decode, load_bytes, read_file
@@ -45,6 +45,7 @@ class Scanner:
         self.analyzers: list[Analyzer] = registry.create(self.settings.analyzers)
         self.band = band_for(self.analyzers)
         self._fusion = Watcher(load_fusion(), self.settings.calibration_dir)
+        self._heads_of: int | None = None
         self._detector: FaceDetector | None = None
         self.provenance = ProvenanceChecker(self.settings.provenance, self.settings.limits)
         if any(a.needs_faces for a in self.analyzers):
@@ -64,6 +65,35 @@ class Scanner:
     def calibration_version(self) -> int | None:
         self._fusion.card()
         return self._fusion.version
+
+    def calibration_notes(self, heads: bool) -> list[str]:
+        """The report's notes on the local calibration that judged it (``heads``: where the
+        media's reading uses them; a video's frames are read without the CLIP head)."""
+        local = self._fusion.local
+        if local is not None and not heads:
+            local = local.model_copy(update={"heads": {}})
+        return note_for(self._fusion.version, local) if local is not None else []
+
+    def audio_band(self, bundled: tuple[float, float]) -> tuple[tuple[float, float], bool]:
+        """An audio file's band (real below, fake at or above): the local calibration's when
+        it holds one, else ``bundled`` (the voice card's); and whether it is the local one."""
+        self._fusion.card()
+        t = self._fusion.local.kinds.get("audio") if self._fusion.local is not None else None
+        return ((t.threshold_real, t.threshold_fake), True) if t is not None else (bundled, False)
+
+    def _sync_heads(self) -> None:
+        """Analyzers read with the heads of the current local calibration (or their bundled
+        ones again after a rollback), from the next scan on."""
+        self._fusion.card()
+        if self._fusion.version == self._heads_of:
+            return
+        self._heads_of = self._fusion.version
+        heads = self._fusion.local.heads if self._fusion.local is not None else {}
+        for a in self.analyzers:
+            use = getattr(a, "use_local_head", None)
+            if use is not None:
+                local = heads.get(a.name)
+                use(local.head if local is not None else None, f"local calibration v{self._heads_of}")
 
     @property
     def detector(self) -> FaceDetector:
@@ -104,6 +134,7 @@ class Scanner:
         s = self.settings
         timing = Timing()
         t0 = time.perf_counter()
+        self._sync_heads()
         loaded = load()
         try:
             media = decode(loaded, s.limits)

@@ -47,7 +47,6 @@ from fakescope.evaluation.calibration import sigmoid
 from fakescope.faces.landmark_series import LandmarkSeries
 from fakescope.faces.tracking import Track, Tracker
 from fakescope.faces.types import Face
-from fakescope.feedback.versions import note_for
 from fakescope.fusion import FACE, Fused, apply_provenance, band_of, calibrate, verdict_for
 from fakescope.media import LoadedFile
 from fakescope.media.types import ImageMedia
@@ -296,7 +295,7 @@ def scan_video(scanner: Scanner, loaded: LoadedFile, media: VideoMedia, display:
         error=ErrorInfo(code="no_frames", message=fused.reason) if verdict == "error" else None,
         media=MediaInfo(format=media.format, width=media.width, height=media.height),
         analyzers=analyzer_reports, timing_ms=timing, models=scanner.models,
-        notes=list(media.notes) + note_for(getattr(scanner, "calibration_version", None)),
+        notes=list(media.notes) + scanner.calibration_notes(heads=False),
         provenance=provenance,
         video=VideoInfo(
             duration_s=round(media.info.duration_s, 3), fps=round(media.info.fps, 3),
