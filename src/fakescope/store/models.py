@@ -5,12 +5,24 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, DateTime, Float, Index, Integer, String, Text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # Bump when a table changes; `Database.migrate` refuses a database written by a newer
 # fakescope and upgrades an older one step by step.
-SCHEMA_VERSION = 3  # 2: idempotency_keys; 3: reviews, key_roles (new tables: create_all makes them)
+SCHEMA_VERSION = 4  # 2: idempotency_keys; 3: reviews, key_roles; 4: people, person_templates
+# (new tables: create_all makes them)
 
 JOB_STATUSES = ("queued", "running", "done", "failed")
 REVIEW_LABELS = ("fake", "real", "unsure")
@@ -141,3 +153,34 @@ class Review(Base):
     media_type: Mapped[str | None] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(DateTime, index=True)
     updated_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class Person(Base):
+    """A protected person (docs/people.md): a name, on what authority they were enrolled,
+    and by whom. Their templates are ``PersonTemplate`` rows, encrypted."""
+
+    __tablename__ = "people"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    note: Mapped[str] = mapped_column(String(2000))  # consent or authority: required
+    created_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    created_by: Mapped[str | None] = mapped_column(String(40))
+
+
+class PersonTemplate(Base):
+    """One face or voice vector of a protected person, AES-256-GCM encrypted with the
+    operator's key (never stored in the clear); the associated data binds it to its person,
+    id and modality. ``source`` is the enrolled file's name only."""
+
+    __tablename__ = "person_templates"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    person_id: Mapped[str] = mapped_column(String(32), ForeignKey("people.id"), index=True)
+    modality: Mapped[str] = mapped_column(String(8))  # face, voice
+    seq: Mapped[int] = mapped_column(Integer)  # order within the person's templates of this modality
+    source: Mapped[str | None] = mapped_column(String(255))
+    key_id: Mapped[str] = mapped_column(String(16))  # which key encrypted it (not the key)
+    nonce: Mapped[bytes] = mapped_column(LargeBinary(16))
+    ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
