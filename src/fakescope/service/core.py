@@ -258,6 +258,13 @@ class Service:
             s.execute(delete(AuditEvent).where(
                 AuditEvent.at < now - timedelta(days=self.settings.audit_retention_days)))
             s.execute(delete(IdempotencyKey).where(IdempotencyKey.created_at < now - IDEMPOTENCY_TTL))
+        if self.settings.people_retention_days is not None:
+            from fakescope.people.store import purge_older_than
+
+            # Needs no key: an erasure never waits on one. Each is audited (people.remove).
+            erased = purge_older_than(self.db, self.settings.people_retention_days, now=now)
+            if erased:
+                log.info("retention: erased %d protected people", len(erased))
         self._sweep_orphans(now)
         if n:
             log.info("retention: purged %d scan(s)", n)

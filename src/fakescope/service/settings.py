@@ -92,6 +92,13 @@ class ServiceSettings(BaseSettings):
     check_dir: Path | None = Field(
         None, description="the in-browser check page built by `fakescope web-build`, served at /check "
         "(default: data_dir/check when it holds a build)")
+    people_key_file: Path | None = Field(
+        None, description="file holding the key of the protected people's templates (`fakescope people "
+        "keygen`); the key may instead come as FAKESCOPE_PEOPLE_KEY (base64). Without one, "
+        "/v1/people answers 503: protected people are off (docs/people.md)")
+    people_retention_days: int | None = Field(
+        None, ge=1, description="protected people enrolled longer ago than this are erased by the "
+        "retention purge (none: kept until removed)")
 
     @field_validator("cors_origins", "trusted_proxies", "allowed_hosts", "live_sources", mode="before")
     @classmethod
@@ -104,6 +111,12 @@ class ServiceSettings(BaseSettings):
                 return json.loads(v)
             return [p.strip() for p in v.split(",") if p.strip()]
         return v
+
+    @field_validator("people_key_file", mode="before")
+    @classmethod
+    def _no_empty_path(cls, v: Any) -> Any:
+        # FAKESCOPE_PEOPLE_KEY_FILE= (set but empty) means no file, not the current folder.
+        return None if isinstance(v, str) and not v.strip() else v
 
     @property
     def db_url(self) -> str:
