@@ -143,7 +143,7 @@ def _covers(r, seconds: float) -> None:  # type: ignore[no-untyped-def]
 def test_speech_gets_a_score_and_segments(audio_scanner: Scanner, files: dict[str, Path], name: str) -> None:
     r = audio_scanner.scan(files[name])
     assert r.verdict in ("real", "fake", "inconclusive") and r.score is not None, r.reason
-    assert r.schema_version == "1.7" and r.audio is not None and r.audio.speech_s >= 1.0
+    assert r.schema_version == "1.8" and r.audio is not None and r.audio.speech_s >= 1.0
     _covers(r, 8.0)
     scored = [s for s in r.segments if s.speech]
     assert len(scored) >= 2 and all(s.score is not None for s in scored)

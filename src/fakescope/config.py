@@ -74,6 +74,15 @@ class VideoSettings(BaseModel):
                                   description="face observations kept per track (bounded memory)")
 
 
+class PeopleSettings(BaseModel):
+    """Protected people (docs/people.md): where the enrolled templates are and the key that
+    opens them. Off unless given: templates are biometric data."""
+
+    database_url: str = Field(description="the database holding the enrolment (the service's)")
+    key_file: Path | None = Field(default=None, description="the operator's key; None: "
+                                  "FAKESCOPE_PEOPLE_KEY_FILE or FAKESCOPE_PEOPLE_KEY")
+
+
 class ScanSettings(BaseModel):
     limits: MediaLimits = Field(default_factory=MediaLimits)
     faces: FaceSettings = Field(default_factory=FaceSettings)
@@ -85,6 +94,8 @@ class ScanSettings(BaseModel):
     )
     provenance: ProvenanceSettings = Field(default_factory=ProvenanceSettings)
     video: VideoSettings = Field(default_factory=VideoSettings)
+    people: PeopleSettings | None = Field(
+        default=None, description="compare faces and voices with the enrolled protected people; None: off")
     calibration_dir: Path | None = Field(
         default=None, description="local thresholds fitted on this deployment's reviewed scans "
         "(fakescope calibrate): the folder of their versions; None: the bundled thresholds")

@@ -221,3 +221,33 @@ def test_retention_erases_old_enrolments(make_client, key_file) -> None:  # type
     with svc.db.read() as s:
         assert s.scalar(select(func.count()).select_from(PersonTemplate)) == 2  # New's face and voice
     assert ("people.remove", '{"name":"Old","face":1,"voice":1,"reason":"retention"}') in _actions(svc)
+
+
+def test_scans_name_the_enrolled_person_and_the_worker_audits_the_match(  # type: ignore[no-untyped-def]
+        make_client, jpeg_bytes, key_file, db_url, monkeypatch) -> None:
+    from fakescope.config import ScanSettings
+    from fakescope.jobs.worker import scanner_factory_for
+    from fakescope.scan.scanner import Scanner
+    from fakescope.service.settings import ServiceSettings, people_scan_settings
+    from fakescope.store.database import Database
+
+    from .conftest import upload, wait_final
+
+    assert people_scan_settings(ServiceSettings(database_url=db_url)) is None  # off without a key
+    people = people_scan_settings(ServiceSettings(database_url=db_url, people_key_file=key_file))
+    assert people is not None and people.database_url == db_url
+    db = Database(db_url)
+    db.migrate()
+    store.enrol(db, "Ada Lovelace", "consent", [_unit(7, 128)], [], parse_key(key_file.read_text()), "test")
+    made = scanner_factory_for(None, people)()
+    assert isinstance(made, Scanner) and made.settings.people == people
+    c = make_client(scanner=Scanner(ScanSettings(explain=True, people=people)), people_key_file=key_file)
+    scan_id = upload(c, jpeg_bytes).json()["id"]
+    report = wait_final(c, scan_id)["report"]
+    assert report["people"]["enrolled"] == 1
+    assert [(m["person"], m["matches"]) for m in report["people"]["matches"]] == [("Ada Lovelace", True)]
+    svc = c.app.state.service
+    with svc.db.read() as s:
+        events = list(s.scalars(select(AuditEvent).where(AuditEvent.action == "people.match")))
+    assert [(e.key_id, e.scan_id) for e in events] == [("worker", scan_id)]
+    db.dispose()

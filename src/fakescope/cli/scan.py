@@ -39,14 +39,24 @@ _VERDICT_STYLE = {
               help="Video: dense mode, analyse this many frames per second instead.")
 @click.option("--progress/--no-progress", default=None,
               help="Progress bar on stderr (default: when stderr is a terminal).")
+@click.option("--people", "people", is_flag=True,
+              help="Also compare faces and voices with the enrolled protected people (docs/people.md; "
+                   "the people database of --data-dir / --database-url, the key of "
+                   "FAKESCOPE_PEOPLE_KEY_FILE or --people-key-file).")
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="With --people: the service's data folder (env FAKESCOPE_DATA_DIR).")
+@click.option("--database-url", help="With --people: the service's database.")
+@click.option("--people-key-file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="With --people: the operator's key file.")
 def scan(paths: tuple[str, ...], fmt: str, html_out: Path | None, analyzers: str | None,
          max_pixels: int | None, max_bytes: int | None, max_duration: float | None,
-         video_frames: int | None, video_fps: float | None, progress: bool | None) -> None:
+         video_frames: int | None, video_fps: float | None, progress: bool | None, people: bool,
+         data_dir: Path | None, database_url: str | None, people_key_file: Path | None) -> None:
     """Scan photos (files or folders, recursively) for manipulation."""
     from rich.console import Console
     from rich.markup import escape
 
-    from fakescope.config import MediaLimits, ScanSettings, VideoSettings
+    from fakescope.config import MediaLimits, PeopleSettings, ScanSettings, VideoSettings
     from fakescope.inputs import InputFile, Skipped, expand
     from fakescope.progress import make_progress
     from fakescope.scan.scanner import Scanner
@@ -69,6 +79,16 @@ def scan(paths: tuple[str, ...], fmt: str, html_out: Path | None, analyzers: str
         analyzers=[a.strip() for a in analyzers.split(",") if a.strip()] if analyzers else None,
         explain=html_out is not None,
     )
+    actor = None
+    if people:
+        import getpass
+
+        from fakescope.cli.service import _settings
+
+        settings.people = PeopleSettings(
+            database_url=_settings(None, data_dir=data_dir, database_url=database_url).db_url,
+            key_file=people_key_file)
+        actor = f"cli:{getpass.getuser()}"[:40]
     try:
         scanner = Scanner(settings)
     except FakescopeError as exc:
@@ -102,6 +122,8 @@ def scan(paths: tuple[str, ...], fmt: str, html_out: Path | None, analyzers: str
                           highlight=False)
                 continue
             report = scanner.scan(entry.path, entry.display)
+            if people:
+                scanner.audit_people(report, actor)
             counts[report.verdict] = counts.get(report.verdict, 0) + 1
             if report.verdict == "error":
                 failed += 1
@@ -145,6 +167,9 @@ def _print_text(out, report) -> None:  # type: ignore[no-untyped-def]
     out.print(f"[{style}]{report.verdict:<12}[/{style}] {score}  {escape(report.file)}  "
               f"({escape(detail)})",
               highlight=False, soft_wrap=True)
+    if report.people is not None:
+        for line in report.people.findings:
+            out.print(f"{'':19s}people: {escape(line)}", highlight=False, soft_wrap=True)
 
 
 @click.command()

@@ -33,14 +33,15 @@ def default_scanner_factory() -> Any:
     return scanner_factory_for(None)()
 
 
-def scanner_factory_for(calibration_dir: Path | None) -> ScannerFactory:
-    """Scanners with the local thresholds of ``calibration_dir`` (fakescope calibrate)."""
+def scanner_factory_for(calibration_dir: Path | None, people: Any = None) -> ScannerFactory:
+    """Scanners with the local thresholds of ``calibration_dir`` (fakescope calibrate) and,
+    given ``people`` (config.PeopleSettings), the protected-people check."""
     def make() -> Any:
         from fakescope.config import ScanSettings
         from fakescope.scan.scanner import Scanner
 
         # explain=True: heatmaps cost nothing extra (the model returns its CAM anyway).
-        return Scanner(ScanSettings(explain=True, calibration_dir=calibration_dir))
+        return Scanner(ScanSettings(explain=True, calibration_dir=calibration_dir, people=people))
 
     return make
 
@@ -229,6 +230,9 @@ class WorkerPool:
         try:
             with self.blobs.local_file(job.upload_key, suffix=Path(job.upload_key).suffix) as path:
                 report: ScanReport = scanner.scan(path, display=job.filename)
+            audit = getattr(scanner, "audit_people", None)
+            if audit is not None:
+                audit(report, "worker", job.id)
             heat = heatmaps_npz(report)
             heat_key = None
             if heat is not None:

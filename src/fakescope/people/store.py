@@ -232,6 +232,16 @@ def load_templates(db: Database, key: PeopleKey) -> dict[str, dict[str, np.ndarr
             for name, by in out.items()}
 
 
+def generation(db: Database) -> tuple[int, int, str]:
+    """Changes whenever someone is enrolled or removed (people, templates, newest enrolment):
+    a scanner re-reads the templates when it changes, so a removal holds from the next scan."""
+    with db.read() as s:
+        people = s.scalar(select(func.count()).select_from(Person)) or 0
+        templates = s.scalar(select(func.count()).select_from(PersonTemplate)) or 0
+        newest = s.scalar(select(func.max(Person.created_at)))
+    return int(people), int(templates), str(newest)
+
+
 def record_match(db: Database, actor: str | None, name: str, modality: str, score: float,
                  scan_id: str | None = None) -> None:
     """Audit that a scan's face or voice matched an enrolled person (name and score only)."""

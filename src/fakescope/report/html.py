@@ -345,6 +345,24 @@ def audio_panels(report: ScanReport) -> str:
     return "".join(parts)
 
 
+def people_panel(report: ScanReport) -> str:
+    """The faces and voice against the enrolled protected people: names and similarities."""
+    p = report.people
+    if p is None:
+        return ""
+    e = html.escape
+    if not p.matches:
+        return (f"<p class='muted'>Protected people: {p.enrolled} enrolled; no face or voice to compare.</p>")
+    rows = "".join(
+        f"<tr><td>{e(m.subject)}</td><td>{e(m.person or '–')}</td>"
+        f"<td>{'–' if m.similarity is None else f'{m.similarity:.2f}'}{' ✓' if m.matches else ''}</td>"
+        f"<td>≥ {m.threshold:.2f}</td></tr>" for m in p.matches)
+    found = "".join(f"<li>{e(f)}</li>" for f in p.findings)
+    return (f"<h3>Protected people</h3><ul>{found}</ul><table><tr><th></th><th>closest enrolled</th>"
+            f"<th>similarity</th><th>match at</th></tr>{rows}</table><p class='muted'>{p.enrolled} enrolled; "
+            "a match shows likeness, not authenticity: a good fake of a person matches them too.</p>")
+
+
 def provenance_panel(report: ScanReport) -> str:
     """What the file says about its own origin, in plain words."""
     p = report.provenance
@@ -489,6 +507,7 @@ def render_section(report: ScanReport) -> str:
     if report.media_type == "audio" or report.segments:
         parts.append(audio_panels(report))
     parts.append(provenance_panel(report))
+    parts.append(people_panel(report))
     if report.analyzers:
         parts.append("<table><tr><th>analyzer</th><th>version</th><th>score</th><th>per face</th>"
                      "<th>ms</th></tr>")

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from fakescope.provenance.models import Provenance
 
-SCHEMA_VERSION = "1.7"
+SCHEMA_VERSION = "1.8"
 
 Verdict = Literal["fake", "real", "inconclusive", "no_face", "error"]
 EvidenceKind = Literal["face_manipulation", "generated_image", "local_edit", "temporal", "synthetic_voice",
@@ -57,6 +57,7 @@ class Timing(BaseModel):
     faces: float = 0.0
     analyzers: float = 0.0
     provenance: float = 0.0
+    people: float = 0.0
     total: float = 0.0
 
 
@@ -153,6 +154,29 @@ class Localization(BaseModel):
         return self
 
 
+class IdentityMatch(BaseModel):
+    """One face (a photo's face, a video's face track) or the voice, against the enrolled
+    people (schema 1.8): names and similarities only, never a template."""
+
+    subject: str = Field(description="e.g. \"face 1\", \"face track 2\", \"voice\"")
+    modality: Literal["face", "voice"]
+    person: str | None = Field(description="the closest enrolled person with a template of this modality")
+    similarity: float | None = Field(description="cosine similarity to that person's closest template")
+    threshold: float = Field(description="the similarity at and above which it counts as a match")
+    matches: bool
+    box: tuple[int, int, int, int] | None = Field(None, description="photos: x0, y0, x1, y1 in pixels")
+    frames: int | None = Field(None, description="videos: frames in which the face track was seen")
+
+
+class PeopleCheck(BaseModel):
+    """Protected people (docs/people.md; schema 1.8): is a face or the voice one of the
+    enrolled people? Findings are worded for what a match can and cannot show."""
+
+    enrolled: int = Field(description="people enrolled in this deployment when it was scanned")
+    matches: list[IdentityMatch] = Field(default_factory=list)
+    findings: list[str] = Field(default_factory=list)
+
+
 class ScanReport(BaseModel):
     """Everything fakescope concluded about one input."""
 
@@ -195,6 +219,9 @@ class ScanReport(BaseModel):
         "with the voice analyzer's score (schema 1.3)")
     localization: Localization | None = Field(
         None, description="still images: where a region was changed (the local-edit analyzer; schema 1.7)")
+    people: PeopleCheck | None = Field(
+        None, description="faces and voice against the enrolled protected people, when that check is on "
+        "(schema 1.8)")
 
     # In-memory only (never serialised): pixels and heatmaps for the HTML report.
     _visual: Any = PrivateAttr(default=None)

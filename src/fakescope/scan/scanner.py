@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from fakescope import __version__
 from fakescope.analyzers import registry
@@ -46,6 +47,13 @@ class Scanner:
         self.band = band_for(self.analyzers)
         self._fusion = Watcher(load_fusion(), self.settings.calibration_dir)
         self._heads_of: int | None = None
+        self._people: Any = None
+        self._people_gallery: Any = None
+        if self.settings.people is not None:
+            from fakescope.people.match import matcher_for
+
+            self._people, self._people_gallery = matcher_for(self.settings.people.database_url,
+                                                             self.settings.people.key_file)
         self._detector: FaceDetector | None = None
         self.provenance = ProvenanceChecker(self.settings.provenance, self.settings.limits)
         if any(a.needs_faces for a in self.analyzers):
@@ -65,6 +73,29 @@ class Scanner:
     def calibration_version(self) -> int | None:
         self._fusion.card()
         return self._fusion.version
+
+    def check_people(self, report: ScanReport, media: object) -> None:
+        """Faces and voice against the enrolled protected people (when on): ``report.people``;
+        a failure costs the check, never the scan (a note says why)."""
+        if self._people is None or report.verdict == "error":
+            return
+        t0 = time.perf_counter()
+        try:
+            if isinstance(media, VideoMedia):
+                report.people = self._people.video(media)
+            elif isinstance(media, AudioMedia):
+                report.people = self._people.audio(media.samples(16000, max_seconds=120.0))
+            else:
+                report.people = self._people.image(media.rgb)  # type: ignore[attr-defined]
+        except FakescopeError as exc:
+            report.notes.append(f"protected people not checked: {exc}")
+        report.timing_ms.people = ms_since(t0)
+        report.timing_ms.total = round(report.timing_ms.total + report.timing_ms.people, 2)
+
+    def audit_people(self, report: ScanReport, actor: str | None, scan_id: str | None = None) -> None:
+        """Audit the report's matches in the people store's audit log (its database)."""
+        if self._people_gallery is not None and report.people is not None:
+            self._people_gallery.audit(report.people, actor, scan_id)
 
     def calibration_notes(self, heads: bool) -> list[str]:
         """The report's notes on the local calibration that judged it (``heads``: where the
@@ -146,11 +177,13 @@ class Scanner:
             return report
         timing.decode = ms_since(t0)
         if isinstance(media, VideoMedia):
-            return scan_video(self, loaded, media, display, t_start, timing)
-        if isinstance(media, AudioMedia):
-            return scan_audio(self, loaded, media, display, t_start, timing)
-
-        return scan_image(self, loaded, media, display, t_start, timing)
+            report = scan_video(self, loaded, media, display, t_start, timing)
+        elif isinstance(media, AudioMedia):
+            report = scan_audio(self, loaded, media, display, t_start, timing)
+        else:
+            report = scan_image(self, loaded, media, display, t_start, timing)
+        self.check_people(report, media)
+        return report
 
     def scan_inputs(self, inputs: Iterable[str | Path]) -> Iterator[ScanReport | Skipped]:
         """Expand files and folders and scan each media file, in order."""

@@ -30,7 +30,7 @@ from fakescope.service.live import LiveWatches
 from fakescope.service.live import router as live_router
 from fakescope.service.people import router as people_router
 from fakescope.service.reviews import router as reviews_router
-from fakescope.service.settings import ServiceSettings
+from fakescope.service.settings import ServiceSettings, people_scan_settings
 from fakescope.store.database import utcnow
 
 STATIC = Path(__file__).parent / "static"
@@ -128,7 +128,8 @@ def create_app(settings: ServiceSettings | None = None, *, clock: Clock = utcnow
                scanner_factory: ScannerFactory | None = None,
                start_workers: bool = True) -> FastAPI:
     settings = settings or ServiceSettings()
-    scanner_factory = scanner_factory or scanner_factory_for(settings.calibration_dir)
+    scanner_factory = scanner_factory or scanner_factory_for(
+        settings.calibration_dir, people_scan_settings(settings))
     service = Service(settings, clock=clock, scanner_factory=scanner_factory, start_workers=start_workers)
 
     live = LiveWatches(settings, scanner_factory)

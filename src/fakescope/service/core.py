@@ -20,7 +20,7 @@ from fakescope.jobs.queue import JobQueue
 from fakescope.jobs.worker import ScannerFactory, WorkerPool, scanner_factory_for
 from fakescope.service.metrics import Metrics
 from fakescope.service.ratelimit import RateLimiter
-from fakescope.service.settings import ServiceSettings
+from fakescope.service.settings import ServiceSettings, people_scan_settings
 from fakescope.service.uploads import Upload, blob_suffix
 from fakescope.store.blobs import BlobStore
 from fakescope.store.database import Database, utcnow
@@ -79,7 +79,8 @@ class Service:
                  scanner_factory: ScannerFactory | None = None,
                  start_workers: bool = True, monotonic: Callable[[], float] = time.monotonic) -> None:
         self.settings = settings
-        scanner_factory = scanner_factory or scanner_factory_for(settings.calibration_dir)
+        scanner_factory = scanner_factory or scanner_factory_for(
+            settings.calibration_dir, people_scan_settings(settings))
         self.clock = clock
         self.db = Database(settings.db_url)
         self.blobs = BlobStore(settings.blobs_url)

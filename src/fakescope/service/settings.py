@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, InitSettingsSource, NoDecode, SettingsConfigDict
 
+from fakescope.config import PeopleSettings
 from fakescope.errors import FakescopeError
 
 
@@ -197,3 +198,16 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> ServiceS
         raise
     except Exception as exc:
         raise ConfigFileError(f"invalid settings: {exc}") from exc
+
+
+def people_scan_settings(settings: ServiceSettings) -> PeopleSettings | None:
+    """The protected-people check for the service's scanners: on when a key is configured
+    (docs/people.md), reading the enrolment of the service's own database."""
+    import os
+
+    from fakescope.people.crypto import KEY_ENV, KEY_FILE_ENV
+
+    key_file = settings.people_key_file
+    if key_file is None and not any(os.environ.get(v, "").strip() for v in (KEY_FILE_ENV, KEY_ENV)):
+        return None
+    return PeopleSettings(database_url=settings.db_url, key_file=key_file.expanduser() if key_file else None)

@@ -307,6 +307,7 @@ async function showScan(id) {
   if (r.media_type === "image" && r.media) parts.push(await pictureCard(s, r));
   if (r.media_type === "video") parts.push(videoCard(r));
   if (r.audio || r.analyzers.some((a) => a.name === "voice")) parts.push(voiceCard(r));
+  if (r.people) parts.push(peopleCard(r.people));
   parts.push(el("div", { class: "grid2" }, provenanceCard(r), metadataCard(r)));
   parts.push(limitsCard(r), technicalCard(s, r));
   view.replaceChildren(...parts);
@@ -597,6 +598,26 @@ function provenanceCard(r) {
     : `${reg.matched} match with registered entry ${reg.matches[0].entry_id}` +
       (reg.matches[0].label ? ` (${reg.matches[0].label})` : "") }));
   card.append(el("p", { text: says[2] }), facts);
+  return card;
+}
+
+// Protected people (docs/people.md): names and similarities only; the findings say what a
+// match can show (impersonation when face and voice disagree, likeness when they agree).
+function peopleCard(p) {
+  const card = el("section", { class: "card", id: "people" }, el("h2", { text: "Protected people" }));
+  if (!p.matches.length) {
+    card.append(el("p", { class: "muted", text: p.enrolled
+      ? "No face or voice to compare with the enrolled people." : "Nobody is enrolled." }));
+    return card;
+  }
+  card.append(el("ul", { class: "plain" }, p.findings.map((f) => el("li", { text: f }))));
+  card.append(el("table", {}, el("thead", {}, el("tr", {}, ["", "Closest enrolled", "Similarity", "Match at"].map((h) =>
+    el("th", { text: h })))), el("tbody", {}, p.matches.map((m) => el("tr", {},
+      el("td", { text: m.subject }), el("td", { text: m.person || "–" }),
+      el("td", { class: "num", text: m.similarity == null ? "–" : m.similarity.toFixed(2) + (m.matches ? " ✓" : "") }),
+      el("td", { class: "num", text: "≥ " + m.threshold.toFixed(2) }))))));
+  card.append(el("p", { class: "muted", text: `${p.enrolled} people enrolled. A match shows likeness, not ` +
+    "authenticity: a good fake of a person matches them too." }));
   return card;
 }
 
