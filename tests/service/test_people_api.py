@@ -224,7 +224,10 @@ def test_retention_erases_old_enrolments(make_client, key_file) -> None:  # type
 
 
 def test_scans_name_the_enrolled_person_and_the_worker_audits_the_match(  # type: ignore[no-untyped-def]
-        make_client, jpeg_bytes, key_file, db_url, monkeypatch) -> None:
+        make_client, jpeg_bytes, key_file, db_url, monkeypatch, caplog) -> None:
+    import logging
+
+    caplog.set_level(logging.DEBUG)
     from fakescope.config import ScanSettings
     from fakescope.jobs.worker import scanner_factory_for
     from fakescope.scan.scanner import Scanner
@@ -250,4 +253,10 @@ def test_scans_name_the_enrolled_person_and_the_worker_audits_the_match(  # type
     with svc.db.read() as s:
         events = list(s.scalars(select(AuditEvent).where(AuditEvent.action == "people.match")))
     assert [(e.key_id, e.scan_id) for e in events] == [("worker", scan_id)]
+    # nothing biometric in logs or metrics: no vector values, and metrics name nobody
+    face = _unit(7, 128)
+    logged = caplog.text
+    assert not any(f"{float(v):.4f}" in logged for v in face[:8]) and "Ada Lovelace" not in logged
+    metrics = c.get("/metrics").text
+    assert "Ada Lovelace" not in metrics and not any(f"{float(v):.4f}" in metrics for v in face[:8])
     db.dispose()
