@@ -205,3 +205,48 @@ def test_off_by_default_and_another_key_is_refused(
     monkeypatch.setenv(KEY_ENV, generate_key())
     with pytest.raises(WrongPeopleKeyError):
         Scanner(ScanSettings(people=enrolled[2]))
+
+
+def test_behaviour_far_outside_the_enrolled_range_only() -> None:
+    from fakescope.people.behaviour import DIM, WITHIN_SD, tolerance, unlike, wording
+
+    ref = np.array([20.0, 200.0, 0.045, 0.015, 0.11, 0.86], np.float32)
+    assert unlike(ref * 1.1, [ref]) == []  # a tenth more of everything: still like them
+    still = np.array([np.nan, np.nan, 0.001, 0.007, 0.10, 0.0], np.float32)  # a photo moved about
+    assert [i for i, *_ in unlike(still, [ref])] == [2, 5]  # too still; lips do not follow the speech
+    assert unlike(still, []) == [] and unlike(np.full(DIM, np.nan), [ref]) == []
+    # the range of several recordings, widened by tolerance(n) spreads: just inside, just outside
+    refs = [ref, ref + np.array([0, 0, 0, 0, 0.2, 0], np.float32), ref, ref]
+    edge = float(0.31 + tolerance(4) * WITHIN_SD[4])
+    inside, outside = ref.copy(), ref.copy()
+    inside[4], outside[4] = edge - 0.01, edge + 0.01
+    assert unlike(inside, refs) == [] and [i for i, *_ in unlike(outside, refs)] == [4]
+    line = wording("Jane Doe", still, [ref])
+    assert line is not None and line.startswith(
+        "unlike Jane Doe's 1 enrolled recording in head movement 0.001"
+    )
+    assert wording("Jane Doe", ref, [ref]) is None
+
+
+def test_a_photo_of_her_moved_about_is_unlike_her_enrolled_recordings(
+    tmp_path: Path, enrolled: tuple[Database, str, PeopleSettings]
+) -> None:
+    from fakescope.demo import talking_clip
+    from fakescope.people.enrolment import behaviour_of
+    from fakescope.scan.scanner import Scanner
+
+    db, key_text, people = enrolled
+    store.remove(db, "Jane Doe", "cli:test")
+    ref = behaviour_of(talking_clip(tmp_path / "enrolled.mp4", seconds=6.0, blinks=(1.0, 3.5)))
+    assert ref is not None and np.isfinite(ref).sum() >= 4
+    store.enrol(db, "Jane Doe", "consent", [JANE_FACE], [], parse_key(key_text), "cli:test", behaviours=[ref])
+    scanner = Scanner(ScanSettings(people=people))
+    live = scanner.scan(talking_clip(tmp_path / "other.mp4", seconds=6.0, blinks=(2.0, 4.5), seed=1))
+    assert live.people is not None and live.people.matches[0].unlike == []
+    assert not any(f.startswith("unlike") for f in live.people.findings)
+    still = scanner.scan(talking_clip(tmp_path / "still.mp4", seconds=6.0, still=True))
+    assert still.people is not None and "motion.drift" in (still.people.matches[0].unlike or [])
+    assert any(
+        f.startswith("unlike Jane Doe's 1 enrolled recording in head movement") for f in still.people.findings
+    )
+    assert still.verdict in ("fake", "real", "inconclusive")  # the finding is beside the verdict, not in it

@@ -70,7 +70,8 @@ def test_enrol_list_and_load_give_the_vectors_back_only_with_the_key(db: Databas
     listed = store.list_people(db)
     assert [(p.name, p.faces, p.voices) for p in listed] == [("Ada", 3, 1), ("Bob", 1, 0)]
     assert listed[0].note == "consent form 2025-03, signed" and listed[0].created_by == "k-admin"
-    assert set(listed[0].model_dump()) == {"name", "note", "created_at", "created_by", "faces", "voices"}
+    assert set(listed[0].model_dump()) == {"name", "note", "created_at", "created_by", "faces", "voices",
+                                           "behaviours"}
     loaded = store.load_templates(db, key)
     assert set(loaded) == {"Ada", "Bob"}
     for name, v in vecs.items():
@@ -271,14 +272,16 @@ def test_cli_round_trip(tmp_path: Path, media: Path, stubs: None) -> None:
     assert r.exit_code == 0, r.output
     assert "video ada.mp4: faces from" in r.stderr and "voice from its audio track" in r.stderr
     faces = 1 + int(r.stderr.split("faces from ")[1].split()[0])
-    assert r.stdout.strip() == f"enrolled Ada Lovelace: {faces} face and 2 voice template(s), encrypted"
+    # the clip also gives how Ada moves and blinks (people.behaviour), read by the video scan
+    assert r.stdout.strip() == (f"enrolled Ada Lovelace: {faces} face and 2 voice template(s), "
+                                "1 recording(s) of how they move, encrypted")
     assert faces >= 5
 
     listed = _people(tmp_path, "list", "--format", "jsonl", key=key)
     assert listed.exit_code == 0, listed.output
     row = json.loads(listed.stdout)
     assert row["name"] == "Ada Lovelace" and (row["faces"], row["voices"]) == (faces, 2)
-    assert set(row) == {"name", "note", "created_at", "created_by", "faces", "voices"}
+    assert set(row) == {"name", "note", "created_at", "created_by", "faces", "voices", "behaviours"}
     assert "Ada Lovelace  faces" in _people(tmp_path, "list", key=key).stdout
     off = _people(tmp_path, "list")
     assert off.exit_code == 2 and "protected people are off" in off.stderr

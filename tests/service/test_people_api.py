@@ -22,7 +22,7 @@ from fakescope.service.people import OFF
 from fakescope.store.database import utcnow
 from fakescope.store.models import AuditEvent, Person, PersonTemplate
 
-PERSON_KEYS = {"name", "note", "created_at", "created_by", "faces", "voices"}
+PERSON_KEYS = {"name", "note", "created_at", "created_by", "faces", "voices", "behaviours"}
 
 
 def _unit(seed: int, dim: int) -> np.ndarray:

@@ -90,13 +90,15 @@ def add(name: str, photos: tuple[Path, ...], videos: tuple[Path, ...], audios: t
         for line in got.notes:
             click.echo(f"  note: {line}", err=True)
         summary = store.enrol(db, name, note, got.faces, got.voices, key, _actor(),
-                              face_sources=got.face_sources, voice_sources=got.voice_sources)
+                              face_sources=got.face_sources, voice_sources=got.voice_sources,
+                              behaviours=got.behaviours, behaviour_sources=got.behaviour_sources)
     except FakescopeError as exc:
         fail(str(exc))
     finally:
         db.dispose()
-    click.echo(f"enrolled {summary.name}: {summary.faces} face and {summary.voices} voice template(s), "
-               "encrypted")
+    click.echo(f"enrolled {summary.name}: {summary.faces} face and {summary.voices} voice template(s)"
+               + (f", {summary.behaviours} recording(s) of how they move" if summary.behaviours else "")
+               + ", encrypted")
 
 
 @people.command("list")
@@ -118,7 +120,7 @@ def list_(fmt: str, key_file: Path | None, config_file: Path | None, data_dir: P
         if fmt == "jsonl":
             click.echo(json.dumps(p.model_dump(mode="json"), ensure_ascii=False))
         else:
-            click.echo(f"{p.name}  faces {p.faces}  voices {p.voices}  enrolled "
+            click.echo(f"{p.name}  faces {p.faces}  voices {p.voices}  movement {p.behaviours}  enrolled "
                        f"{p.created_at:%Y-%m-%d %H:%M}Z by {p.created_by or '-'}  — {p.note}")
     if not rows and fmt == "text":
         click.echo("no protected people enrolled")

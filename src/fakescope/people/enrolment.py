@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -64,6 +65,25 @@ def voice_encoder() -> VoiceEncoder:
     return SpeakerEncoder()
 
 
+@lru_cache(maxsize=1)
+def _scanner():  # type: ignore[no-untyped-def]
+    from fakescope.scan.scanner import Scanner
+
+    return Scanner()
+
+
+def behaviour_of(path: Path) -> np.ndarray | None:
+    """How the person of an enrolled clip moves, blinks and speaks (people.behaviour), read
+    by the video scan; None when the clip follows several people or gives no statistic."""
+    from fakescope.people.behaviour import of_report
+
+    report = _scanner().scan(path)
+    if report.media_type != "video" or len([t for t in report.tracks if t.counted]) > 1:
+        return None
+    stats = of_report(report)
+    return stats if np.isfinite(stats).any() else None
+
+
 @dataclass
 class Collected:
     """The vectors found, each with the name of its file; ``notes`` for the operator."""
@@ -72,6 +92,8 @@ class Collected:
     face_sources: list[str] = field(default_factory=list)
     voices: list[np.ndarray] = field(default_factory=list, repr=False)
     voice_sources: list[str] = field(default_factory=list)
+    behaviours: list[np.ndarray] = field(default_factory=list, repr=False)
+    behaviour_sources: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
 
@@ -106,8 +128,10 @@ class Enroller:
 
     def __init__(self, faces: Callable[[], FaceEncoder] = face_encoder,
                  voices: Callable[[], VoiceEncoder] = voice_encoder,
-                 say: Callable[[str], None] = lambda _line: None) -> None:
+                 say: Callable[[str], None] = lambda _line: None,
+                 behaviour: Callable[[Path], np.ndarray | None] | None = None) -> None:
         self._make_face, self._make_voice = faces, voices
+        self._behaviour = behaviour if behaviour is not None else behaviour_of
         self._face: FaceEncoder | None = None
         self._voice: VoiceEncoder | None = None
         self.say = say
@@ -189,6 +213,12 @@ class Enroller:
         if dropped:
             parts.append(f"{dropped} showing someone else left out")
         parts.append("voice from its audio track" if voice is not None else "no voice")
+        if found:
+            stats = self._behaviour(path)
+            if stats is not None:
+                self.out.behaviours.append(stats)
+                self.out.behaviour_sources.append(path.name)
+                parts.append("how they move and blink")
         self.say(f"video {path.name}: " + ", ".join(parts))
 
     def _video_voice(self, media, path: Path) -> np.ndarray | None:  # type: ignore[no-untyped-def]

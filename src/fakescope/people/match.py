@@ -22,14 +22,14 @@ voice threshold is the LibriSpeech EER point of the bundled speaker encoder
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from fakescope.people.face_id import SAME_PERSON_COSINE
-from fakescope.report.schema import IdentityMatch, PeopleCheck
+from fakescope.report.schema import IdentityMatch, PeopleCheck, ScanReport
 
 FACE_MATCH = SAME_PERSON_COSINE
 VOICE_MATCH = 0.75
@@ -45,12 +45,14 @@ class Gallery:
     names: tuple[str, ...]
     face: dict[str, np.ndarray]
     voice: dict[str, np.ndarray]
+    behaviour: dict[str, np.ndarray] = field(default_factory=dict)
 
     @classmethod
     def of(cls, templates: dict[str, dict[str, np.ndarray]]) -> Gallery:
         return cls(tuple(sorted(templates)),
                    {n: t["face"] for n, t in templates.items() if len(t["face"])},
-                   {n: t["voice"] for n, t in templates.items() if len(t["voice"])})
+                   {n: t["voice"] for n, t in templates.items() if len(t["voice"])},
+                   {n: t["behaviour"] for n, t in templates.items() if len(t.get("behaviour", ()))})
 
     def closest(self, vector: np.ndarray, modality: str) -> tuple[str | None, float | None]:
         """The enrolled person whose closest template of ``modality`` is most similar."""
@@ -168,7 +170,7 @@ class PeopleMatcher:
                 matches.append(_match(f"face {k}", "face", f.vector, gallery, box=(x, y, x + w, y + h)))
         return self._check(gallery, matches)
 
-    def video(self, media: Any) -> PeopleCheck:
+    def video(self, media: Any, report: ScanReport | None = None) -> PeopleCheck:
         gallery = self._gallery()
         matches = []
         if gallery.face:
@@ -179,12 +181,27 @@ class PeopleMatcher:
                     frames.append([f.vector for f in self.face.faces(fr.rgb)])
             for k, (vec, n) in enumerate(tracks(frames), 1):
                 matches.append(_match(f"face track {k}", "face", vec, gallery, frames=n))
+        behaviour = []
+        main = matches[0] if matches else None
+        # The scan's statistics are its main person's: compared when the face seen most is
+        # an enrolled person with recordings of how they move (people.behaviour).
+        if report is not None and main is not None and main.matches and main.person in gallery.behaviour:
+            from fakescope.people.behaviour import FEATURES, of_report, unlike, wording
+
+            probe = of_report(report)
+            refs = list(gallery.behaviour[main.person])
+            main.unlike = [f"{FEATURES[i][0]}.{FEATURES[i][1]}" for i, *_ in unlike(probe, refs)]
+            line = wording(main.person, probe, refs)
+            if line is not None:
+                behaviour.append(line)
         if gallery.voice and media.info.has_audio:
             samples = media.audio(AUDIO_RATE, max_seconds=MAX_AUDIO_S)
             vec = self.voice.embed(samples, AUDIO_RATE) if samples is not None and len(samples) else None
             if vec is not None:
                 matches.append(_match("voice", "voice", vec, gallery))
-        return self._check(gallery, matches)
+        check = self._check(gallery, matches)
+        check.findings += behaviour
+        return check
 
     def audio(self, samples: np.ndarray) -> PeopleCheck:
         gallery = self._gallery()

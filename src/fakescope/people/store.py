@@ -31,7 +31,8 @@ from fakescope.store.models import AuditEvent, Person, PersonTemplate
 
 FACE_DIM = 128  # SFace (people.face_id)
 VOICE_DIM = 256  # the speaker encoder (people.voice_id)
-DIMS = {"face": FACE_DIM, "voice": VOICE_DIM}
+BEHAVIOUR_DIM = 6  # people.behaviour.FEATURES: how one enrolled recording moves, blinks, speaks
+DIMS = {"face": FACE_DIM, "voice": VOICE_DIM, "behaviour": BEHAVIOUR_DIM}
 MAX_NAME = 100  # keeps the audit detail (200 characters) whole
 MAX_NOTE = 2000
 WRONG_KEY = "cannot decrypt the enrolled templates: wrong FAKESCOPE_PEOPLE_KEY"
@@ -60,6 +61,7 @@ class PersonSummary(BaseModel):
     created_by: str | None
     faces: int
     voices: int
+    behaviours: int = 0
 
 
 def clean_name(name: str) -> str:
@@ -77,6 +79,11 @@ def _vectors(vectors: Sequence[np.ndarray], modality: str) -> list[np.ndarray]:
         v = np.asarray(v, np.float32).ravel()
         if v.shape != (DIMS[modality],):
             raise PeopleError(f"a {modality} template has {v.size} values, not {DIMS[modality]}")
+        if modality == "behaviour":  # statistics, not a direction: kept as measured (NaN: not given)
+            if not np.isfinite(v).any():
+                raise PeopleError("a behaviour template gives no statistic")
+            out.append(v.astype("<f4"))
+            continue
         n = float(np.linalg.norm(v))
         if not np.isfinite(n) or n == 0.0:
             raise PeopleError(f"a {modality} template is zero or not finite")
@@ -109,7 +116,8 @@ def check_key(db: Database, key: PeopleKey) -> None:
 
 def enrol(db: Database, name: str, note: str, faces: Sequence[np.ndarray], voices: Sequence[np.ndarray],
           key: PeopleKey, actor: str | None, *, face_sources: Sequence[str | None] | None = None,
-          voice_sources: Sequence[str | None] | None = None) -> PersonSummary:
+          voice_sources: Sequence[str | None] | None = None, behaviours: Sequence[np.ndarray] = (),
+          behaviour_sources: Sequence[str | None] | None = None) -> PersonSummary:
     """Enrol ``name`` with its face (128-d) and voice (256-d) vectors, encrypted with
     ``key``; ``*_sources``: the file each came from (only its name is kept). Audited as
     ``people.enrol``."""
@@ -119,10 +127,12 @@ def enrol(db: Database, name: str, note: str, faces: Sequence[np.ndarray], voice
         raise PeopleError("say on what consent or authority the person is enrolled (--note)")
     if len(note) > MAX_NOTE:
         raise PeopleError(f"the note is {len(note)} characters long; at most {MAX_NOTE}")
-    rows = {"face": _vectors(faces, "face"), "voice": _vectors(voices, "voice")}
+    rows = {"face": _vectors(faces, "face"), "voice": _vectors(voices, "voice"),
+            "behaviour": _vectors(behaviours, "behaviour")}
     if not rows["face"] and not rows["voice"]:
         raise PeopleError(f"no face or voice template to enrol for {name}")
-    sources = {"face": list(face_sources or []), "voice": list(voice_sources or [])}
+    sources = {"face": list(face_sources or []), "voice": list(voice_sources or []),
+               "behaviour": list(behaviour_sources or [])}
     now = utcnow()
     person_id = uuid.uuid4().hex
     try:
@@ -141,12 +151,15 @@ def enrol(db: Database, name: str, note: str, faces: Sequence[np.ndarray], voice
                                          source=_file_name(src), key_id=key.key_id, nonce=nonce,
                                          ciphertext=ct, created_at=now))
             _audit(s, actor, "people.enrol", {"name": name, "face": len(rows["face"]),
-                                              "voice": len(rows["voice"])})
+                                              "voice": len(rows["voice"]),
+                                              **({"behaviour": len(rows["behaviour"])} if rows["behaviour"]
+                                                 else {})})
     except IntegrityError:
         # Another enrolment of the same name committed between the check and the insert.
         raise PersonExistsError(f"{name} is already enrolled: `fakescope people remove` first") from None
     return PersonSummary(name=name, note=note, created_at=now, created_by=_actor(actor),
-                         faces=len(rows["face"]), voices=len(rows["voice"]))
+                         faces=len(rows["face"]), voices=len(rows["voice"]),
+                         behaviours=len(rows["behaviour"]))
 
 
 def _file_name(path: str | None) -> str | None:
@@ -165,7 +178,8 @@ def list_people(db: Database) -> list[PersonSummary]:
                 .group_by(PersonTemplate.person_id, PersonTemplate.modality))}
         people = list(s.scalars(select(Person).order_by(Person.name)))
     return [PersonSummary(name=p.name, note=p.note, created_at=p.created_at, created_by=p.created_by,
-                          faces=counts.get((p.id, "face"), 0), voices=counts.get((p.id, "voice"), 0))
+                          faces=counts.get((p.id, "face"), 0), voices=counts.get((p.id, "voice"), 0),
+                          behaviours=counts.get((p.id, "behaviour"), 0))
             for p in people]
 
 
@@ -189,7 +203,7 @@ def _erase(s: Session, person: Person, actor: str | None, reason: str | None) ->
     s.execute(delete(PersonTemplate).where(PersonTemplate.person_id == person.id))
     summary = PersonSummary(name=person.name, note=person.note, created_at=person.created_at,
                             created_by=person.created_by, faces=counts.get("face", 0),
-                            voices=counts.get("voice", 0))
+                            voices=counts.get("voice", 0), behaviours=counts.get("behaviour", 0))
     s.delete(person)
     detail: dict[str, object] = {"name": person.name, "face": summary.faces, "voice": summary.voices}
     if reason:
@@ -219,7 +233,7 @@ def load_templates(db: Database, key: PeopleKey) -> dict[str, dict[str, np.ndarr
                          .join(Person, Person.id == PersonTemplate.person_id)
                          .order_by(Person.name, PersonTemplate.modality, PersonTemplate.seq)).all()
         names = list(s.scalars(select(Person.name).order_by(Person.name)))
-    out: dict[str, dict[str, list[np.ndarray]]] = {n: {"face": [], "voice": []} for n in names}
+    out: dict[str, dict[str, list[np.ndarray]]] = {n: {m: [] for m in DIMS} for n in names}
     for name, t in rows:
         if t.key_id != key.key_id:
             raise WrongPeopleKeyError(WRONG_KEY)

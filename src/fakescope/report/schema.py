@@ -166,6 +166,9 @@ class IdentityMatch(BaseModel):
     matches: bool
     box: tuple[int, int, int, int] | None = Field(None, description="photos: x0, y0, x1, y1 in pixels")
     frames: int | None = Field(None, description="videos: frames in which the face track was seen")
+    unlike: list[str] | None = Field(
+        None, description="videos: the statistics of how the person moves, blinks and speaks that lie far "
+        "outside their enrolled recordings' (when compared)")
 
 
 class PeopleCheck(BaseModel):

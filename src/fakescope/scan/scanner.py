@@ -82,7 +82,7 @@ class Scanner:
         t0 = time.perf_counter()
         try:
             if isinstance(media, VideoMedia):
-                report.people = self._people.video(media)
+                report.people = self._people.video(media, report)
             elif isinstance(media, AudioMedia):
                 report.people = self._people.audio(media.samples(16000, max_seconds=120.0))
             else:

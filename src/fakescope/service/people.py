@@ -57,6 +57,7 @@ class PersonOut(BaseModel):
                                    "(auth off)")
     faces: int = Field(description="face templates enrolled")
     voices: int = Field(description="voice templates enrolled")
+    behaviours: int = Field(0, description="enrolled recordings of how they move, blink and speak")
 
 
 class EnrolledOut(PersonOut):
@@ -233,7 +234,8 @@ def _enrol(svc: Service, key: PeopleKey, actor: str | None, name: str, note: str
     enrol.check_faces_agree()
     got = enrol.out
     summary = store.enrol(svc.db, name, note, got.faces, got.voices, key, actor,
-                          face_sources=got.face_sources, voice_sources=got.voice_sources)
+                          face_sources=got.face_sources, voice_sources=got.voice_sources,
+                          behaviours=got.behaviours, behaviour_sources=got.behaviour_sources)
     return summary, got.notes
 
 
@@ -255,7 +257,7 @@ def _refused(exc: FakescopeError) -> HTTPException:
 
 def _person(p: store.PersonSummary) -> dict[str, Any]:
     return {"name": p.name, "note": p.note, "created_at": iso(p.created_at), "created_by": p.created_by,
-            "faces": p.faces, "voices": p.voices}
+            "faces": p.faces, "voices": p.voices, "behaviours": p.behaviours}
 
 
 # --- routes ------------------------------------------------------------------------------
