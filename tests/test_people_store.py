@@ -406,3 +406,28 @@ def test_cli_with_sface(tmp_path: Path, media: Path, sface_dir: Path,
     assert r.exit_code == 1 and "two.jpg holds 2 faces of similar size" in _error_line(r)
     r = _people(tmp_path, "add", "Cy", "--photo", str(media / "coffee.jpg"), "--note", "consent", key=key)
     assert r.exit_code == 1 and "coffee.jpg: no face found" in _error_line(r)
+
+
+def test_cli_purge_erases_only_the_enrolments_older_than_asked(tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    from fakescope.store.database import utcnow
+
+    key = generate_key()
+    db = Database(f"sqlite:///{tmp_path / 'data' / 'fakescope.db'}")
+    (tmp_path / "data").mkdir()
+    db.migrate()
+    for name in ("Old Person", "New Person"):
+        store.enrol(db, name, "consent", [_unit(np.random.default_rng(1), 128)], [], parse_key(key), "t")
+    with db.write() as s:
+        s.execute(update(Person).where(Person.name == "Old Person")
+                  .values(created_at=utcnow() - timedelta(days=10)))
+    r = _people(tmp_path, "purge", "--older-than", "5")
+    assert r.exit_code == 0
+    assert r.stdout.strip() == "erased 1 person(s) enrolled more than 5 days ago: Old Person"
+    assert [p.name for p in store.list_people(db)] == ["New Person"]
+    with db.read() as s:
+        removed = s.scalars(select(AuditEvent).where(AuditEvent.action == "people.remove"))
+        details = [e.detail for e in removed]
+    assert len(details) == 1 and '"reason":"retention"' in (details[0] or "")
+    db.dispose()

@@ -144,7 +144,28 @@ def remove(name: str, yes: bool, config_file: Path | None, data_dir: Path | None
         fail(str(exc))
     finally:
         db.dispose()
-    click.echo(f"removed {summary.name}: {summary.faces} face and {summary.voices} voice template(s) erased")
+    click.echo(f"removed {summary.name}: {summary.faces} face and {summary.voices} voice template(s)"
+               + (f", {summary.behaviours} recording(s) of how they move" if summary.behaviours else "")
+               + " erased")
+
+
+@people.command("purge")
+@click.option("--older-than", "days", type=click.FloatRange(min=0.0, min_open=True), required=True,
+              help="Erase everyone enrolled more than this many days ago.")
+@_store_options
+def purge(days: float, config_file: Path | None, data_dir: Path | None, database_url: str | None) -> None:
+    """Retention: erase every person enrolled more than --older-than days ago, each audited
+    (the service does it itself with people_retention_days; this is for deployments without
+    one, e.g. from cron)."""
+    from fakescope.people import store
+
+    db = _database(_settings(config_file, data_dir=data_dir, database_url=database_url))
+    try:
+        erased = store.purge_older_than(db, days, _actor())
+    finally:
+        db.dispose()
+    click.echo(f"erased {len(erased)} person(s) enrolled more than {days:g} days ago"
+               + (": " + ", ".join(erased) if erased else ""))
 
 
 @people.command("keygen")
