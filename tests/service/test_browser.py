@@ -242,3 +242,74 @@ def test_review_queue_and_review_in_a_real_browser(server, tmp_path: Path) -> No
         finally:
             browser.close()
     assert errors == []
+
+
+def test_protected_people_page_enrols_the_report_names_her_and_removal_erases(  # type: ignore[no-untyped-def]
+        real_server, tmp_path: Path) -> None:
+    """An admin enrols a person from a photo on the people page; a scan of her photo names
+    her in the report's protected-people card; removing her from the page erases her."""
+    import subprocess
+    import sys
+    import time
+
+    from PIL import Image
+
+    from fakescope.demo import astronaut
+    from fakescope.people import face_id
+    from fakescope.people.crypto import generate_key
+
+    models = face_id.find_models()
+    if models is None:
+        pytest.skip("face identity is not installed (fakescope models install-face-id)")
+    env = {"FAKESCOPE_PEOPLE_KEY": generate_key(), "FAKESCOPE_FACE_ID_DIR": str(models)}
+    base, _ = real_server("browser", env)
+    made = subprocess.run([sys.executable, "-m", "fakescope.cli", "keys", "create", "--admin", "--name",
+                           "ops", "--data-dir", str(tmp_path / "data")], capture_output=True, text=True,
+                          check=True, env={**os.environ, "FAKESCOPE_CONFIG": ""})
+    admin = made.stdout.strip().splitlines()[0]
+    auth = {"Authorization": f"Bearer {admin}"}
+    expect = sync_api.expect
+    photo = tmp_path / "eileen.jpg"
+    Image.fromarray(astronaut()).save(photo, quality=90)
+
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
+        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("dialog", lambda d: d.accept())
+        try:
+            page.goto(base + "/")
+            page.wait_for_selector("#keyform", state="visible")
+            page.fill("#apikey", admin)
+            page.click("#keyform button[type=submit]")
+            page.wait_for_selector("#people-link a", state="visible")
+            page.click("#people-link a")
+            page.wait_for_selector("#people-empty")
+            page.fill("#enrol input[name=name]", "Eileen Collins")
+            page.fill("#enrol input[name=note]", "public-domain NASA portrait; test")
+            page.set_input_files("#enrol input[name=photos]", str(photo))
+            page.click("#enrol button[type=submit]")
+            expect(page.locator("#people-status")).to_contain_text("Enrolled Eileen Collins: 1 face",
+                                                                   timeout=120_000)
+            page.wait_for_selector("#people tr[data-person='Eileen Collins']")
+            page.screenshot(path=str(tmp_path / "people.png"), full_page=True)
+
+            with photo.open("rb") as f:
+                sid = httpx.post(base + "/v1/scans", files={"file": ("eileen.jpg", f, "image/jpeg")},
+                                 headers=auth, timeout=60).json()["id"]
+            deadline = time.monotonic() + 180
+            while httpx.get(f"{base}/v1/scans/{sid}", headers=auth).json()["status"] != "done":
+                assert time.monotonic() < deadline, "the scan did not finish"
+                time.sleep(0.5)
+            page.goto(f"{base}/#/scans/{sid}")
+            expect(page.locator("#people")).to_contain_text("the face matches Eileen Collins")
+            page.screenshot(path=str(tmp_path / "people-report.png"), full_page=True)
+
+            page.goto(base + "/#/people")
+            page.click("#people tr[data-person='Eileen Collins'] button")
+            page.wait_for_selector("#people-empty")
+            assert httpx.get(base + "/v1/people", headers=auth).json() == []
+            assert not errors, errors
+        finally:
+            browser.close()

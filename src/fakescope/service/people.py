@@ -97,6 +97,7 @@ class _Form:
     fields: dict[str, str] = field(default_factory=dict)
     files: list[tuple[str, Path]] = field(default_factory=list)
     sizes: list[int] = field(default_factory=list)
+    unnamed: list[bool] = field(default_factory=list)  # sent without a file name
 
 
 async def _receive_form(request: Request, folder: Path, limit: int, idle_s: float) -> _Form:
@@ -147,6 +148,7 @@ async def _receive_form(request: Request, folder: Path, limit: int, idle_s: floa
             state["fh"] = path.open("wb")
             form.files.append((name, path))
             form.sizes.append(0)
+            form.unnamed.append(not opts.get(b"filename"))
         elif name not in TEXT_PARTS:
             errors.append(HTTPException(400, f"unknown form part {name[:40]!r}: send name, note, and files "
                                              "as photos, videos or audio"))
@@ -211,6 +213,10 @@ def _check_form(form: _Form) -> tuple[str, str]:
     if not note:
         raise HTTPException(422, "the note field is empty or missing: say on what consent or authority "
                                  "the person is enrolled")
+    # A browser sends a file input left empty as a part without a file name and no bytes.
+    keep = [i for i, (size, unnamed) in enumerate(zip(form.sizes, form.unnamed, strict=True))
+            if size or not unnamed]
+    form.files, form.sizes = [form.files[i] for i in keep], [form.sizes[i] for i in keep]
     if not form.files:
         raise HTTPException(422, "give the person's media: at least one file as photos, videos or audio")
     for (_, path), size in zip(form.files, form.sizes, strict=True):

@@ -105,6 +105,7 @@ function route() {
   if (m) showScan(m[1]);
   else if (location.hash === "#/review") showQueue();
   else if (location.hash === "#/dashboard") showDashboard();
+  else if (location.hash === "#/people") showPeople();
   else showHome();
 }
 
@@ -165,12 +166,17 @@ function showHome() {
     el("section", { class: "card" }, el("h2", { text: "Monitoring" }),
       el("p", {}, "Verdict shares, how each kind of evidence scores this deployment's media, and how often " +
         "reviewers agree: ", el("a", { href: "#/dashboard", text: "the dashboard" }), ".")),
+    el("section", { class: "card", id: "people-link", hidden: true }, el("h2", { text: "Protected people" }),
+      el("p", {}, "Enrol the people likely to be impersonated, so that every scan says whether a face or the " +
+        "voice matches them: ", el("a", { href: "#/people", text: "protected people" }), ".")),
     el("section", { class: "card" }, el("h2", { text: "Live streams" }),
       el("p", {}, "Watch a camera or a live stream and see a verdict per person as it goes: ",
         el("a", { href: "/ui/live.html", text: "live checks" }), ".")));
   renderUploads();
   loadScans();
   mayReview().then((ok) => { document.getElementById("review-link").hidden = !ok; }).catch(() => {});
+  // Admin keys on a server with the people key: the list answers (403 others, 503 off).
+  api("/v1/people").then(() => { document.getElementById("people-link").hidden = false; }).catch(() => {});
 }
 
 function maxUploadText() {
@@ -749,6 +755,55 @@ async function showQueue() {
     rows.length ? el("table", { id: "queue" }, el("thead", {}, el("tr", {},
       ["Uploaded", "File", "Media", "Result", "Score", "Why here"].map((h) => el("th", { text: h })))),
       el("tbody", {}, rows)) : el("p", { class: "muted", id: "queue-empty", text: "Nothing to review." })));
+}
+
+// --- protected people (admin keys): enrol, list, remove --------------------------------------
+
+async function showPeople() {
+  const view = document.getElementById("view");
+  const back = el("p", {}, el("a", { href: "#/", text: "← all scans" }));
+  let people;
+  try { people = await apiJson("/v1/people"); } catch (e) {
+    view.replaceChildren(back, el("p", { class: "state bad", id: "people-error", text: e.message }));
+    return;
+  }
+  if (location.hash !== "#/people") return;
+  const status = el("p", { class: "muted", id: "people-status" });
+  const rows = people.map((p) => el("tr", { "data-person": p.name },
+    el("td", { text: p.name }), el("td", { class: "num", text: String(p.faces) }),
+    el("td", { class: "num", text: String(p.voices) }), el("td", { class: "num", text: String(p.behaviours || 0) }),
+    el("td", { text: when(p.created_at) + (p.created_by ? " by " + p.created_by : "") }),
+    el("td", { text: p.note }),
+    el("td", {}, el("button", { type: "button", class: "secondary", text: "Remove", onclick: async () => {
+      if (!confirm(`Erase ${p.name} and every template enrolled for them?`)) return;
+      try { await api("/v1/people/" + encodeURIComponent(p.name), { method: "DELETE" }); showPeople(); }
+      catch (e) { status.textContent = e.message; }
+    } }))));
+  const form = el("form", { id: "enrol" },
+    el("label", {}, "Name ", el("input", { name: "name", required: true, maxlength: 100 })),
+    el("label", {}, "Consent or authority ", el("input", { name: "note", required: true, size: 50 })),
+    el("label", {}, "Photos ", el("input", { type: "file", name: "photos", multiple: true, accept: "image/*" })),
+    el("label", {}, "Videos ", el("input", { type: "file", name: "videos", multiple: true, accept: "video/*" })),
+    el("label", {}, "Audio ", el("input", { type: "file", name: "audio", multiple: true, accept: "audio/*,video/*" })),
+    el("button", { type: "submit", text: "Enrol" }));
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    status.textContent = "Enrolling… (faces, voices and how they move are read from the media)";
+    try {
+      const p = await apiJson("/v1/people", { method: "POST", body: new FormData(form) });
+      status.textContent = `Enrolled ${p.name}: ${p.faces} face, ${p.voices} voice template(s)` +
+        (p.notes && p.notes.length ? ". " + p.notes.join("; ") : ".");
+      setTimeout(showPeople, 1500);
+    } catch (e) { status.textContent = e.message; }
+  });
+  view.replaceChildren(back, el("section", { class: "card" }, el("h2", { text: "Protected people" }),
+    el("p", { class: "muted", text: "Templates are biometric data: they are stored encrypted with the operator's " +
+      "key and never shown; scans name the closest person and how strongly the face and the voice match." }),
+    rows.length ? el("table", { id: "people" }, el("thead", {}, el("tr", {},
+      ["Name", "Faces", "Voices", "Movement", "Enrolled", "Consent or authority", ""].map((h) =>
+        el("th", { text: h })))), el("tbody", {}, rows))
+      : el("p", { class: "muted", id: "people-empty", text: "Nobody is enrolled." })),
+    el("section", { class: "card" }, el("h2", { text: "Enrol someone" }), form, status));
 }
 
 // --- dashboard: drift at a glance, from /metrics -------------------------------------------
