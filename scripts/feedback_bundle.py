@@ -20,6 +20,19 @@ shipped head's logit on each:
 
 Deterministic: the same feature files give the same bundle (seeded draws, the SVD's signs
 fixed by each direction's largest entry).
+
+``--appearance`` builds the video clip model's bundle instead (``fakescope train video-head
+--feedback``), from the tokens and sets the shipped appearance head was fitted on
+(scripts/video_clip_embed.py ``fit``)::
+
+    python scripts/feedback_bundle.py --appearance runs/v28/clip.npz runs/v28/clip-corpus.npz \
+        --set corpus=DATA/video-corpus --set dev=../shared/data/video/dev \
+        --set gen2=../shared/data/video/gen2
+
+That head reads 37 standardised values, so no subspace: the bundle holds every training
+clip's 37 inputs, split into replay and guard by alternating clips within each class (in
+order of source group and file, so each group's clips go to both sides and a group of one
+clip sends it to either), with the shipped head's logit, the label and the source group.
 """
 
 from __future__ import annotations
@@ -44,18 +57,85 @@ def principal_directions(xc: np.ndarray, k: int, rng: np.random.Generator, power
     return vt * np.sign(vt[np.arange(k), np.abs(vt).argmax(1)])[:, None]
 
 
+def appearance_bundle(tokens: list[Path], sets: list[str], head_path: Path, out: Path) -> None:
+    """The appearance head's bundle: its standardised inputs on two alternating halves of its
+    training clips (see the module's docstring)."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from video_clip_embed import labelled
+
+    from fakescope.analyzers.appearance import Head, clip_vector
+
+    head = Head.load(head_path)
+    z, idx, rs = labelled(tokens, sets)
+    if not rs:
+        raise SystemExit("no clip of the sets has tokens: not the head's token files or sets")
+    x = ((head.design(clip_vector(z["frame_cls"][idx])) - head.mean) / head.scale).astype(np.float64)
+    logit = x @ head.coef.astype(np.float64) + head.intercept
+    y = np.array([r["label"] for r in rs], np.int8)
+    group = np.array([r["group"] for r in rs])
+    order = sorted(range(len(rs)), key=lambda i: (int(y[i]), rs[i]["group"], rs[i]["key"]))
+    replay: list[int] = []
+    guard: list[int] = []
+    for lab in (0, 1):
+        same = [i for i in order if y[i] == lab]
+        replay += same[0::2]
+        guard += same[1::2]
+
+    def part(name: str, ii: list[int]) -> dict[str, np.ndarray]:
+        jj = np.array(sorted(ii))
+        return {
+            f"{name}_z": x[jj].astype(np.float32),
+            f"{name}_logit": logit[jj].astype(np.float32),
+            f"{name}_label": y[jj],
+            f"{name}_source": group[jj],
+        }
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(
+        out,
+        head_sha256=np.array(hashlib.sha256(head_path.read_bytes()).hexdigest()),
+        **part("replay", replay),
+        **part("guard", guard),
+    )
+    print(
+        f"wrote {out} ({out.stat().st_size / 1e3:.0f} KB): {x.shape[1]} inputs, replay {len(replay)} "
+        f"({int(y[replay].sum())} generated), guard {len(guard)} ({int(y[guard].sum())} generated), "
+        f"{len(set(group))} source groups"
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument(
         "--features",
         type=Path,
         action="append",
-        required=True,
         help="The feature files the shipped head was fitted on (scripts/picture_features.py).",
     )
-    ap.add_argument("--head", type=Path, default=Path("src/fakescope/models/weights/generated.head.json"))
-    ap.add_argument("--out", type=Path, default=Path("src/fakescope/models/weights/generated.feedback.npz"))
+    ap.add_argument("--head", type=Path, default=None, help="default: the shipped head of the mode")
+    ap.add_argument("--out", type=Path, default=None, help="default: beside the shipped head")
+    ap.add_argument(
+        "--appearance",
+        type=Path,
+        nargs="+",
+        metavar="TOKENS",
+        help="Build the appearance head's bundle from these token files (scripts/video_clip_embed.py).",
+    )
+    ap.add_argument("--set", action="append", default=[], help="With --appearance: name=folder (labels.csv).")
     args = ap.parse_args()
+    weights = Path("src/fakescope/models/weights")
+    if args.appearance:
+        if not args.set:
+            raise SystemExit("--appearance needs the sets the head was fitted on (--set name=folder)")
+        appearance_bundle(args.appearance, args.set, args.head or weights / "appearance.head.json",
+                          args.out or weights / "appearance.feedback.npz")
+        return
+    if not args.features:
+        raise SystemExit("give the feature files (--features), or --appearance TOKENS --set ...")
+    args.head = args.head or weights / "generated.head.json"
+    args.out = args.out or weights / "generated.feedback.npz"
     from fakescope.analyzers.generated import Head
     from fakescope.train import generated_head as gh
 

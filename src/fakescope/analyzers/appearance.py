@@ -22,6 +22,7 @@ import json
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -36,6 +37,7 @@ MAX_S = 10.0
 FACE_SCALE = 1.8
 BLOCKS = (4, 6, 8, 10, 11)
 HEAD_FILE = Path(__file__).resolve().parents[1] / "models" / "weights" / "appearance.head.json"
+NO_ENCODER = "the CLIP encoder is not installed (fakescope models install-clip)"
 
 
 def face_square(rgb: np.ndarray, box: np.ndarray, scale: float = FACE_SCALE, side: int = 224) -> np.ndarray:
@@ -123,13 +125,32 @@ class Head:
     def load(cls, path: Path = HEAD_FILE) -> Head:
         try:
             d = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ModelError(f"{path}: not an appearance head ({exc})") from exc
+        return cls.from_dict(d, str(path))
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], where: str = "the head") -> Head:
+        try:
             return cls(str(d["clip_sha256"]), int(d["block"]), int(d["n_tokens"]),
                        np.array(d["center"], np.float32), np.array(d["components"], np.float32),
                        np.array(d["step_center"], np.float32), np.array(d["mean"], np.float32),
                        np.array(d["scale"], np.float32), np.array(d["coef"], np.float32),
                        float(d["intercept"]))
-        except (OSError, KeyError, ValueError, TypeError) as exc:
-            raise ModelError(f"{path}: not an appearance head ({exc})") from exc
+        except (KeyError, ValueError, TypeError) as exc:
+            raise ModelError(f"{where}: not an appearance head ({exc})") from exc
+
+    def inputs(self, v: np.ndarray) -> np.ndarray:
+        """What the linear model reads: the design, standardised (feedback/video_head.py
+        retrains the model on these)."""
+        return (self.design(v) - self.mean) / self.scale
+
+    def reads_like(self, other: Head) -> bool:
+        """Whether both read a clip into the same inputs (only the linear model differs)."""
+        return (self.clip_sha256 == other.clip_sha256 and self.block == other.block
+                and self.n_tokens == other.n_tokens and self.coef.shape == other.coef.shape
+                and all(np.array_equal(getattr(self, k), getattr(other, k))
+                        for k in ("center", "components", "step_center", "mean", "scale")))
 
     def design(self, v: np.ndarray) -> np.ndarray:
         tok, steps = v[..., :self.n_tokens], v[..., self.n_tokens:]
@@ -137,7 +158,7 @@ class Head:
         return np.concatenate([a, np.nan_to_num(steps - self.step_center)], axis=-1)
 
     def logit(self, v: np.ndarray) -> float:
-        return float(((self.design(v) - self.mean) / self.scale) @ self.coef + self.intercept)
+        return float(self.inputs(v) @ self.coef + self.intercept)
 
     def to_json(self) -> dict:
         return {"clip_sha256": self.clip_sha256, "block": self.block, "n_tokens": self.n_tokens,
@@ -176,28 +197,68 @@ class AppearanceAnalyzer:
 
     def __init__(self) -> None:
         self._clip: clip_model.ClipBlocks | None = None
+        # A head retrained on a deployment's reviews, per scanner (the bundled one is cached
+        # per process, shared by every scanner).
+        self._local: Head | None = None
+        self.head_source = "bundled"
         encoder = clip_model.find_encoder()
         if encoder is not None and HEAD_FILE.exists():
             if _head().clip_sha256 != clip_model.SHA256:
                 raise ModelError(f"{HEAD_FILE} was fitted on another CLIP encoder than fakescope reads")
             self._clip = clip_model.load_blocks(str(encoder))
 
-    def analyze(self, item: VideoItem) -> Evidence:
+    @property
+    def head(self) -> Head | None:
+        """The head a clip is read with (None without the CLIP encoder)."""
         if self._clip is None:
-            return Evidence(score=None, details={
-                "reason": "the CLIP encoder is not installed (fakescope models install-clip)"})
+            return None
+        return self._local if self._local is not None else _head()
+
+    def use_local_head(self, head: dict[str, Any] | None, label: str = "local") -> None:
+        """Read clips with a head retrained on a deployment's reviews (a local calibration's;
+        feedback/video_head.py), or, given None, with the bundled one again."""
+        if head is None or self._clip is None:
+            self._local, self.head_source = None, "bundled"
+            return
+        local = Head.from_dict(head, label)
+        if not local.reads_like(_head()):
+            raise ModelError(f"{label}: an appearance head for another reading than the bundled one")
+        self._local, self.head_source = local, label
+
+    def _whole(self, media) -> np.ndarray | str:  # type: ignore[no-untyped-def]
+        """The frames' tokens, or why there are none to judge."""
+        if self._clip is None:
+            return NO_ENCODER
         try:
-            _, whole, _ = clip_tokens(item.media, self._clip)
+            _, whole, _ = clip_tokens(media, self._clip)
         except FakescopeError as exc:
-            return Evidence(score=None, details={"reason": f"frames not read: {exc}"})
-        frames = int(np.isfinite(whole[:, 0, 0]).sum())
-        if frames < 2:
-            return Evidence(score=None, details={"reason": "fewer than 2 frames read"})
+            return f"frames not read: {exc}"
+        if int(np.isfinite(whole[:, 0, 0]).sum()) < 2:
+            return "fewer than 2 frames read"
+        return whole
+
+    def head_inputs(self, media) -> np.ndarray | None:  # type: ignore[no-untyped-def]
+        """What the head's linear model reads in a clip (37 values; None when the analyzer
+        would give no opinion). Every local head shares the bundled head's reading."""
+        whole = self._whole(media)
+        if isinstance(whole, str):
+            return None
         head = _head()
+        return head.inputs(clip_vector(whole, head.block)).astype(np.float64)
+
+    def analyze(self, item: VideoItem) -> Evidence:
+        head = self.head
+        if head is None:
+            return Evidence(score=None, details={"reason": NO_ENCODER})
+        whole = self._whole(item.media)
+        if isinstance(whole, str):
+            return Evidence(score=None, details={"reason": whole})
+        frames = int(np.isfinite(whole[:, 0, 0]).sum())
         z = head.logit(clip_vector(whole, head.block))
         p = float(sigmoid(z))
         return Evidence(score=round(p, 4), details={
             "logit": round(z, 4), "frames": frames,
+            **({"head": self.head_source} if self.head_source != "bundled" else {}),
             "over_time": over_time(whole, head, item.media.info.duration_s),
             "findings": ["the frames look like generated footage to CLIP" if p > 0.5 else
                          "the frames look like camera footage to CLIP"]})

@@ -7,11 +7,17 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from fakescope.cli.common import EXIT_USAGE, command_line, fail
+
+if TYPE_CHECKING:
+    from fakescope.feedback.heads import Comparison
+    from fakescope.feedback.versions import LocalCalibration
 
 
 @click.group()
@@ -186,7 +192,7 @@ def _feedback_head(config_file: Path | None, data_dir: Path | None, database_url
     from fakescope.cli.service import _database, _settings
     from fakescope.config import ScanSettings
     from fakescope.errors import FakescopeError
-    from fakescope.feedback import heads, versions
+    from fakescope.feedback import heads
     from fakescope.media import ImageMedia, decode, read_file
     from fakescope.models import load_fusion, models_dir
     from fakescope.store.blobs import BlobStore
@@ -214,21 +220,33 @@ def _feedback_head(config_file: Path | None, data_dir: Path | None, database_url
                                 command=" ".join(["fakescope train generated-head", *sys.argv[3:]]))
     except FakescopeError as exc:
         fail(str(exc))
-    c = outcome.comparison
-    click.echo(f"{outcome.pictures} reviewed photos ({c.reviews_real} real, {c.reviews_fake} fake)"
-               + "".join(f"; {n} left out: {why}" for why, n in outcome.skipped.items()))
+    _print_comparison(outcome.comparison, outcome.pictures, outcome.skipped, "photos",
+                      ("real photos called fake", "fake photos called fake"), "pictures")
+    _promote(folder, heads.keep(folder, outcome), outcome.comparison, outcome.calibration, dry_run, "photos")
+
+
+def _print_comparison(c: Comparison, n: int, skipped: Mapping[str, int], what: str, rows: tuple[str, str],
+                      bench: str) -> None:
+    """Champion against challenger, as both `--feedback` commands print it."""
+    click.echo(f"{n} reviewed {what} ({c.reviews_real} real, {c.reviews_fake} fake)"
+               + "".join(f"; {k} left out: {why}" for why, k in skipped.items()))
     click.echo(f"  {'':34s} {'in use':>9s} {'challenger':>11s}")
     rc, rn = c.reviews["champion"], c.reviews["challenger"]
     click.echo(f"  {'held-out reviews: mistakes':34s} {rc.mistakes:9d} {rn.mistakes:11d}")
-    click.echo(f"  {'  real photos called fake':34s} {_pct(rc.false_alarms):>9s} "
-               f"{_pct(rn.false_alarms):>11s}")
-    click.echo(f"  {'  fake photos called fake':34s} {_pct(rc.detection):>9s} {_pct(rn.detection):>11s}")
+    click.echo(f"  {'  ' + rows[0]:34s} {_pct(rc.false_alarms):>9s} {_pct(rn.false_alarms):>11s}")
+    click.echo(f"  {'  ' + rows[1]:34s} {_pct(rc.detection):>9s} {_pct(rn.detection):>11s}")
     gc, gn = c.guard["champion"], c.guard["challenger"]
-    click.echo(f"  benchmark ({c.guard_size['fake']} generated, {c.guard_size['real']} real pictures):")
+    click.echo(f"  benchmark ({c.guard_size['fake']} generated, {c.guard_size['real']} real {bench}):")
     click.echo(f"  {'  AUC':34s} {gc.auc or 0:9.3f} {gn.auc or 0:11.3f}")
     click.echo(f"  {'  generated called fake':34s} {_pct(gc.detection):>9s} {_pct(gn.detection):>11s}")
     click.echo(f"  {'  real called fake':34s} {_pct(gc.false_alarms):>9s} {_pct(gn.false_alarms):>11s}")
-    kept = heads.keep(folder, outcome)
+
+
+def _promote(folder: Path, kept: Path, c: Comparison, calibration: LocalCalibration, dry_run: bool,
+             what: str) -> None:
+    """Say where the comparison is kept, and save the winner as a new local calibration."""
+    from fakescope.feedback import versions
+
     click.echo(f"comparison kept in {kept}")
     if not c.promoted:
         click.echo("the head in use stays: " + "; ".join(c.reasons))
@@ -236,9 +254,73 @@ def _feedback_head(config_file: Path | None, data_dir: Path | None, database_url
     if dry_run:
         click.echo("the challenger wins; dry run: nothing promoted")
         return
-    saved = versions.save_new(folder, outcome.calibration)
-    click.echo(f"the challenger wins: local calibration v{saved.version} reads photos with it from the next "
+    saved = versions.save_new(folder, calibration)
+    click.echo(f"the challenger wins: local calibration v{saved.version} reads {what} with it from the next "
                "scan (fakescope calibrate --rollback goes back)")
+
+
+@train.command("video-head")
+@click.option("--feedback", is_flag=True,
+              help="Retrain the appearance head (what the video clip model reads) from this deployment's "
+                   "reviewed videos (the service's database and blobs: --data-dir / --database-url / "
+                   "--blob-url): a challenger that replaces the head in use only if it beats it on "
+                   "held-out reviews and on the bundled benchmark.")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="The service's settings file.")
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="The service's data folder (env FAKESCOPE_DATA_DIR).")
+@click.option("--database-url", help="The service's database.")
+@click.option("--blob-url", help="The service's blob store.")
+@click.option("--dry-run", is_flag=True, help="Compare and keep the comparison, promote nothing.")
+def train_video_head(feedback: bool, config_file: Path | None, data_dir: Path | None,
+                     database_url: str | None, blob_url: str | None, dry_run: bool) -> None:
+    """Retrain the video clip model's appearance head from this deployment's reviews
+    (--feedback; docs/feedback.md). The shipped head is fitted by scripts/video_clip_embed.py fit."""
+    if not feedback:
+        fail("the shipped appearance head is fitted by `python scripts/video_clip_embed.py fit`; "
+             "--feedback retrains it from this deployment's reviewed videos", EXIT_USAGE)
+    import sys
+
+    from fakescope.analyzers.appearance import HEAD_FILE, AppearanceAnalyzer
+    from fakescope.cli.service import _database, _settings
+    from fakescope.config import ScanSettings
+    from fakescope.errors import FakescopeError
+    from fakescope.feedback import video_head
+    from fakescope.media import decode, read_file
+    from fakescope.media.video import VideoMedia
+    from fakescope.models import load_fusion
+    from fakescope.store.blobs import BlobStore
+
+    settings = _settings(config_file, data_dir=data_dir, database_url=database_url, blob_url=blob_url)
+    try:
+        analyzer = AppearanceAnalyzer()
+    except FakescopeError as exc:
+        fail(str(exc))
+    if analyzer.head is None:
+        fail("retraining the head needs the CLIP encoder: fakescope models install-clip", EXIT_USAGE)
+    card = load_fusion()
+    if card is None:
+        fail("no fusion card is installed: nothing judges the head", EXIT_USAGE)
+    limits = ScanSettings().limits
+
+    def features_of(path: Path) -> object:
+        try:
+            media = decode(read_file(path, limits), limits)
+        except FakescopeError:
+            return None
+        return analyzer.head_inputs(media) if isinstance(media, VideoMedia) else None
+
+    folder = settings.calibration_dir
+    try:
+        outcome = video_head.retrain(_database(settings), BlobStore(settings.blobs_url), folder,
+                                     HEAD_FILE.parent, card, features_of,
+                                     command=" ".join(["fakescope train video-head", *sys.argv[3:]]))
+    except FakescopeError as exc:
+        fail(str(exc))
+    _print_comparison(outcome.comparison, outcome.videos, outcome.skipped, "videos",
+                      ("real videos called fake", "fake videos caught"), "clips")
+    _promote(folder, video_head.keep(folder, outcome), outcome.comparison, outcome.calibration, dry_run,
+             "videos")
 
 
 @train.command("voice")
@@ -291,3 +373,26 @@ def train_voice(data_dir: Path, pages_dir: Path | None, out_dir: Path, cache_dir
         return
     path = train_final(cfg)
     click.echo(f"exported {path} and its card; copy both into src/fakescope/models/weights/ to ship them")
+
+
+@train.command("voice-head")
+@click.option("--feedback", is_flag=True,
+              help="Retrain from this deployment's reviewed audio files (the service's database and "
+                   "blobs: --data-dir / --database-url / --blob-url): a challenger that replaces the head in "
+                   "use only if it beats it on held-out reviews and on the bundled benchmark.")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="The service's settings file.")
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="The service's data folder (env FAKESCOPE_DATA_DIR).")
+@click.option("--database-url", help="The service's database.")
+@click.option("--blob-url", help="The service's blob store.")
+@click.option("--dry-run", is_flag=True, help="Compare and keep the comparison, promote nothing.")
+def train_voice_head(feedback: bool, config_file: Path | None, data_dir: Path | None,
+                     database_url: str | None, blob_url: str | None, dry_run: bool) -> None:
+    """Retrain the voice model's head from this deployment's reviews (--feedback; docs/feedback.md)."""
+    if not feedback:
+        fail("the voice head is trained with `fakescope train voice`; give --feedback to retrain it from "
+             "reviews", EXIT_USAGE)
+    from fakescope.cli.voice_head import feedback_voice_head
+
+    feedback_voice_head(config_file, data_dir, database_url, blob_url, dry_run)

@@ -34,7 +34,7 @@ import math
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from pydantic import BaseModel, Field
@@ -69,6 +69,23 @@ class Sample:
     logit: np.ndarray
     label: np.ndarray
     source: np.ndarray
+
+
+class Replayed(Protocol):
+    """What a fit needs of a bundle: the training sample it is fitted beside."""
+
+    @property
+    def replay(self) -> Sample: ...
+
+
+class Judge(Protocol):
+    """What a fit and a comparison need of a reading: which logits it calls fake, and the
+    logit at the `fake` threshold (video_head.py reads the appearance head through the
+    fusion card's clip model)."""
+
+    def calls_fake(self, logit: np.ndarray) -> np.ndarray: ...
+
+    def logit_at_threshold(self) -> float: ...
 
 
 @dataclass(frozen=True)
@@ -170,8 +187,8 @@ def fit(
     z: np.ndarray,
     shipped: np.ndarray,
     y: np.ndarray,
-    bundle: Bundle,
-    reading: Reading,
+    bundle: Replayed,
+    reading: Judge,
     champion: Delta,
     lam: float = LAM,
     review_weight: float = REVIEW_WEIGHT,
@@ -244,7 +261,7 @@ class Comparison(BaseModel):
     settings: dict[str, float]
 
 
-def _side(y: np.ndarray, logit: np.ndarray, reading: Reading) -> Side:
+def _side(y: np.ndarray, logit: np.ndarray, reading: Judge) -> Side:
     called = reading.calls_fake(logit)
     real, fake = y == 0, y == 1
     return Side(
@@ -253,6 +270,22 @@ def _side(y: np.ndarray, logit: np.ndarray, reading: Reading) -> Side:
         false_alarms=round(float(called[real].mean()), 4) if real.any() else None,
         mistakes=int(called[real].sum() + (~called[fake]).sum()),
     )
+
+
+def why_not_promoted(reviews: dict[str, Side], guard: dict[str, Side]) -> list[str]:
+    """The promotion rule (every head retrained from reviews): none of these, or it stays out."""
+    reasons = []
+    rc, rn = reviews["champion"].mistakes or 0, reviews["challenger"].mistakes or 0
+    if rn >= rc:
+        reasons.append(f"held-out reviews: {rn} mistakes against the model in use's {rc}")
+    gc, gn = guard["champion"], guard["challenger"]
+    if (gn.auc or 0) < (gc.auc or 0) - AUC_TOLERANCE:
+        reasons.append(f"benchmark AUC {gn.auc:.3f} against {gc.auc:.3f}")
+    if (gn.detection or 0) < (gc.detection or 0) - DETECTION_TOLERANCE:
+        reasons.append(f"benchmark detection {gn.detection:.1%} against {gc.detection:.1%}")
+    if (gn.false_alarms or 0) > (gc.false_alarms or 0) + FALSE_ALARM_TOLERANCE:
+        reasons.append(f"benchmark false alarms {gn.false_alarms:.1%} against {gc.false_alarms:.1%}")
+    return reasons
 
 
 def fold_of(scan_id: str) -> int:
@@ -287,17 +320,7 @@ def compare(
         "champion": _side(g.label, champion.logits(g.z, g.logit), reading),
         "challenger": _side(g.label, challenger.logits(g.z, g.logit), reading),
     }
-    reasons = []
-    rc, rn = reviews["champion"].mistakes or 0, reviews["challenger"].mistakes or 0
-    if rn >= rc:
-        reasons.append(f"held-out reviews: {rn} mistakes against the model in use's {rc}")
-    gc, gn = guard["champion"], guard["challenger"]
-    if (gn.auc or 0) < (gc.auc or 0) - AUC_TOLERANCE:
-        reasons.append(f"benchmark AUC {gn.auc:.3f} against {gc.auc:.3f}")
-    if (gn.detection or 0) < (gc.detection or 0) - DETECTION_TOLERANCE:
-        reasons.append(f"benchmark detection {gn.detection:.1%} against {gc.detection:.1%}")
-    if (gn.false_alarms or 0) > (gc.false_alarms or 0) + FALSE_ALARM_TOLERANCE:
-        reasons.append(f"benchmark false alarms {gn.false_alarms:.1%} against {gc.false_alarms:.1%}")
+    reasons = why_not_promoted(reviews, guard)
     return Comparison(
         reviews_real=int((y == 0).sum()),
         reviews_fake=int((y == 1).sum()),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -131,13 +132,14 @@ def rollback(folder: Path) -> int | None:
     return previous
 
 
-def note_for(version: int | None, local: LocalCalibration | None = None) -> list[str]:
+def note_for(version: int | None, local: LocalCalibration | None = None,
+             kinds: Collection[str] | None = None) -> list[str]:
     """The report's notes on which thresholds and heads judged it, when they are the
-    deployment's own."""
+    deployment's own (``kinds``: the kinds of evidence the media's verdict reads; None: any)."""
     if not version:
         return []
     notes = []
-    if local is None or local.kinds:
+    if local is None or any(k in local.kinds for k in (local.kinds if kinds is None else kinds)):
         notes.append(f"thresholds: local calibration v{version} fitted on this deployment's reviews")
     for name in sorted(local.heads if local is not None else ()):
         notes.append(f"{name} head: retrained on this deployment's reviews (local calibration v{version})")

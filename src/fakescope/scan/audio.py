@@ -105,7 +105,7 @@ def scan_audio(scanner: Scanner, loaded: LoadedFile, media: AudioMedia, display:
     t0 = time.perf_counter()
     provenance = scanner.provenance.check(loaded, None)
     timing.provenance = ms_since(t0)
-    band, local = scanner.audio_band(band_for(analyzers))
+    band, _ = scanner.audio_band(band_for(analyzers))
     fused = apply_provenance(fuse_audio(ev.results, band), provenance)
     verdict, reason = fused.verdict, fused.reason
     error = None
@@ -136,7 +136,7 @@ def scan_audio(scanner: Scanner, loaded: LoadedFile, media: AudioMedia, display:
         score=fused.score if verdict != "error" else None, reason=reason, error=error,
         decided_by=fused.decided_by if verdict != "error" else None,  # type: ignore[arg-type]
         analyzers=ev.reports, timing_ms=timing, models=scanner.models,
-        notes=list(media.notes) + (scanner.calibration_notes(heads=False) if local else []),
+        notes=list(media.notes) + scanner.calibration_notes("audio"),
         provenance=provenance,
         audio=AudioInfo(duration_s=round(info.duration_s or decoded_s, 3), sample_rate=info.sample_rate,
                         channels=info.channels, codec=info.codec, container=info.container,

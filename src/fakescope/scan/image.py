@@ -141,7 +141,7 @@ def _scan_image(scanner: Scanner, loaded: LoadedFile, media: ImageMedia, display
         analyzers=analyzer_reports,
         timing_ms=timing,
         models=scanner.models,
-        notes=list(media.notes) + scanner.calibration_notes(heads=True),
+        notes=list(media.notes) + scanner.calibration_notes("image"),
         provenance=provenance,
         localization=localization,
     )

@@ -19,9 +19,9 @@ from fakescope import __version__
 from fakescope.analyzers import registry
 from fakescope.analyzers.base import Analyzer
 from fakescope.config import ScanSettings
-from fakescope.errors import FakescopeError
+from fakescope.errors import FakescopeError, ModelError
 from fakescope.faces.detector import FaceDetector, get_detector
-from fakescope.feedback.versions import Watcher, note_for
+from fakescope.feedback.versions import MEDIA_OF, Watcher, note_for
 from fakescope.fusion import band_for
 from fakescope.inputs import InputFile, Skipped, expand
 from fakescope.media import AudioMedia, LoadedFile, decode, load_bytes, read_file
@@ -36,6 +36,10 @@ from fakescope.scan.timing import ms_since
 from fakescope.scan.video import scan_video
 
 log = logging.getLogger("fakescope")
+
+
+# The analyzers whose heads a local calibration may retrain, by the media whose verdict reads them.
+HEADS_OF = {"image": ("generated",), "video": ("appearance",), "audio": ("voice",)}
 
 
 class Scanner:
@@ -97,13 +101,18 @@ class Scanner:
         if self._people_gallery is not None and report.people is not None:
             self._people_gallery.audit(report.people, actor, scan_id)
 
-    def calibration_notes(self, heads: bool) -> list[str]:
-        """The report's notes on the local calibration that judged it (``heads``: where the
-        media's reading uses them; a video's frames are read without the CLIP head)."""
+    def calibration_notes(self, media_type: str) -> list[str]:
+        """The report's notes on the local calibration that judged it: the thresholds and
+        retrained heads that the media type's verdict reads (a photo: its kinds and the
+        generated-image head; a video: its score and the appearance head; an audio file:
+        its band and the voice head)."""
         local = self._fusion.local
-        if local is not None and not heads:
-            local = local.model_copy(update={"heads": {}})
-        return note_for(self._fusion.version, local) if local is not None else []
+        if local is None:
+            return []
+        kinds = [k for k, m in MEDIA_OF.items() if m == media_type]
+        heads = HEADS_OF.get(media_type, ())
+        local = local.model_copy(update={"heads": {n: h for n, h in local.heads.items() if n in heads}})
+        return note_for(self._fusion.version, local, kinds)
 
     def audio_band(self, bundled: tuple[float, float]) -> tuple[tuple[float, float], bool]:
         """An audio file's band (real below, fake at or above): the local calibration's when
@@ -124,7 +133,12 @@ class Scanner:
             use = getattr(a, "use_local_head", None)
             if use is not None:
                 local = heads.get(a.name)
-                use(local.head if local is not None else None, f"local calibration v{self._heads_of}")
+                try:
+                    use(local.head if local is not None else None, f"local calibration v{self._heads_of}")
+                except ModelError as exc:
+                    # A head made for an earlier bundled model: the bundled one reads instead.
+                    log.warning("%s: local head not used (%s)", a.name, exc)
+                    use(None, "bundled")
 
     @property
     def detector(self) -> FaceDetector:

@@ -295,7 +295,7 @@ def scan_video(scanner: Scanner, loaded: LoadedFile, media: VideoMedia, display:
         error=ErrorInfo(code="no_frames", message=fused.reason) if verdict == "error" else None,
         media=MediaInfo(format=media.format, width=media.width, height=media.height),
         analyzers=analyzer_reports, timing_ms=timing, models=scanner.models,
-        notes=list(media.notes) + scanner.calibration_notes(heads=False),
+        notes=list(media.notes) + scanner.calibration_notes("video"),
         provenance=provenance,
         video=VideoInfo(
             duration_s=round(media.info.duration_s, 3), fps=round(media.info.fps, 3),
