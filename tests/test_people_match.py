@@ -250,3 +250,37 @@ def test_a_photo_of_her_moved_about_is_unlike_her_enrolled_recordings(
         f.startswith("unlike Jane Doe's 1 enrolled recording in head movement") for f in still.people.findings
     )
     assert still.verdict in ("fake", "real", "inconclusive")  # the finding is beside the verdict, not in it
+
+
+def test_two_speakers_in_one_recording_are_two_voices() -> None:
+    from fakescope.people.match import AUDIO_RATE, speakers
+
+    rate = AUDIO_RATE
+    a, b = _unit(20, 256), _unit(21, 256)
+
+    def embed(x: np.ndarray, sr: int) -> np.ndarray | None:
+        """Speaker A speaks at 140 Hz, B at 220 Hz (the known truth a stub can read): a window
+        is whoever speaks in most of it; the whole recording blends them by time."""
+        t = np.arange(len(x)) / sr
+        ra = float(np.abs(np.mean(x * np.sin(2 * np.pi * 140 * t))))
+        rb = float(np.abs(np.mean(x * np.sin(2 * np.pi * 220 * t))))
+        v = ra * a + rb * b
+        return v / np.linalg.norm(v)
+
+    t = np.arange(6 * rate) / rate
+    tone_a, tone_b = np.sin(2 * np.pi * 140 * t), np.sin(2 * np.pi * 220 * t)
+    one = speakers(np.concatenate([tone_a, tone_a]).astype(np.float32), embed)
+    assert len(one) == 1 and float(one[0] @ a) > 0.99
+    two = speakers(np.concatenate([tone_a, tone_b, tone_a, tone_b]).astype(np.float32), embed)
+    assert len(two) == 2
+    assert max(float(v @ a) for v in two) > 0.95 and max(float(v @ b) for v in two) > 0.95
+    assert len(speakers(tone_a[: 3 * rate].astype(np.float32), embed)) == 1  # too short to split
+    g = Gallery.of({"Jane Doe": {"face": JANE_FACE[None], "voice": a[None]}})
+    # her face, two voices of which one is hers: likeness, not impersonation
+    ms = [
+        _m("face", "Jane Doe", 0.7),
+        _m("voice", "Jane Doe", 0.9, "voice 1"),
+        _m("voice", "Jane Doe", 0.2, "voice 2"),
+    ]
+    assert "both match Jane Doe" in findings(ms)[0]
+    assert g.closest(two[0], "voice")[0] == "Jane Doe"

@@ -36,6 +36,8 @@ VOICE_MATCH = 0.773  # the equal-error point on the LibriSpeech sample (research
 VIDEO_FRAMES = 8
 AUDIO_RATE = 16000
 MAX_AUDIO_S = 120.0
+SPEAKER_WINDOW_S = 3.0
+SPEAKER_JOIN = 0.68
 
 
 @dataclass(frozen=True)
@@ -74,9 +76,9 @@ def _match(subject: str, modality: str, vector: np.ndarray, gallery: Gallery, **
                          matches=sim is not None and sim >= threshold, **where)
 
 
-def tracks(frames: Sequence[Sequence[np.ndarray]]) -> list[tuple[np.ndarray, int]]:
+def tracks(frames: Sequence[Sequence[np.ndarray]], join: float = FACE_MATCH) -> list[tuple[np.ndarray, int]]:
     """Faces of sampled frames joined into tracks by identity (a face joins the most
-    similar track at or above FACE_MATCH, or starts one): each track's unit mean vector and
+    similar track at or above ``join``, or starts one): each track's unit mean vector and
     how many frames it was seen in; most frames first."""
     sums: list[np.ndarray] = []
     counts: list[int] = []
@@ -87,7 +89,7 @@ def tracks(frames: Sequence[Sequence[np.ndarray]]) -> list[tuple[np.ndarray, int
             sims = [float(v @ (s / np.linalg.norm(s))) if i not in taken else -2.0
                     for i, s in enumerate(sums)]
             i = int(np.argmax(sims)) if sims else -1
-            if i >= 0 and sims[i] >= FACE_MATCH:
+            if i >= 0 and sims[i] >= join:
                 sums[i] = sums[i] + v
                 counts[i] += 1
             else:
@@ -102,38 +104,63 @@ def tracks(frames: Sequence[Sequence[np.ndarray]]) -> list[tuple[np.ndarray, int
 def findings(matches: list[IdentityMatch]) -> list[str]:
     """The wording of what the matches show, per enrolled person who matched."""
     faces = [m for m in matches if m.modality == "face"]
-    voice = next((m for m in matches if m.modality == "voice"), None)
+    voices = [m for m in matches if m.modality == "voice"]
     out = []
     matched = sorted({m.person for m in matches if m.matches and m.person is not None})
     for person in matched:
         face_hit = [m for m in faces if m.matches and m.person == person]
-        voice_hit = voice is not None and voice.matches and voice.person == person
-        fs = max((m.similarity or 0.0) for m in face_hit) if face_hit else None
+        voice_hit = [m for m in voices if m.matches and m.person == person]
+        fs = max((m.similarity or 0.0) for m in face_hit) if face_hit else 0.0
+        vs = max((m.similarity or 0.0) for m in voice_hit) if voice_hit else 0.0
         if face_hit and voice_hit:
-            out.append(f"face ({fs:.2f}) and voice ({voice.similarity:.2f}) both match {person}: evidence of "  # type: ignore[union-attr]
-                       "likeness only — a good face swap or voice clone of them matches too")
-        elif face_hit and voice is not None:
+            out.append(f"face ({fs:.2f}) and voice ({vs:.2f}) both match {person}: evidence of likeness "
+                       "only — a good face swap or voice clone of them matches too")
+        elif face_hit and voices:
             out.append(f"the face matches {person} ({fs:.2f}); the voice does not "
-                       f"({_vs(voice, person)}): evidence of impersonation — {person}'s face with "
+                       f"({_vs(voices, person)}): evidence of impersonation — {person}'s face with "
                        "another voice (or a narrator's over real footage)")
         elif face_hit:
             out.append(f"the face matches {person} ({fs:.2f}): likeness only — a face swap of them matches "
                        "too; no voice to compare")
         elif voice_hit and faces:
-            out.append(f"the voice matches {person} ({voice.similarity:.2f}); no face does: evidence of "  # type: ignore[union-attr]
+            out.append(f"the voice matches {person} ({vs:.2f}); no face does: evidence of "
                        f"impersonation — {person}'s voice with another face")
         elif voice_hit:
-            out.append(f"the voice matches {person} ({voice.similarity:.2f}): likeness only — a clone of "  # type: ignore[union-attr]
+            out.append(f"the voice matches {person} ({vs:.2f}): likeness only — a clone of "
                        "their voice matches too")
     if not matched and matches:
         out.append("no face or voice matches an enrolled person")
     return out
 
 
-def _vs(voice: IdentityMatch, person: str) -> str:
-    if voice.person == person:
-        return f"{voice.similarity:.2f} < {voice.threshold:.2f}"
-    return f"closest to {voice.person}" if voice.person is not None else "no voice enrolled for them"
+def _vs(voices: list[IdentityMatch], person: str) -> str:
+    """Why no voice is theirs: the nearest one's similarity to them, or whom it is closest to."""
+    theirs = [v for v in voices if v.person == person and v.similarity is not None]
+    if theirs:
+        v = max(theirs, key=lambda m: m.similarity or 0.0)
+        return f"{v.similarity:.2f} < {v.threshold:.2f}"
+    others = sorted({v.person for v in voices if v.person is not None})
+    return f"closest to {', '.join(others)}" if others else "no voice enrolled for them"
+
+
+def speakers(samples: np.ndarray, embed: Callable[[np.ndarray, int], np.ndarray | None]) -> list[np.ndarray]:
+    """The voices of a recording, most heard first: short recordings (under two windows) or
+    recordings of one voice give the whole speech's vector; otherwise 3 s windows every
+    1.5 s, each joined to the most similar voice at or above SPEAKER_JOIN (or starting
+    one), voices heard in fewer than 15 % of the windows (and in under 2) dropped, each the
+    unit mean of its windows. SPEAKER_JOIN lies between windows of one speaker (5th
+    percentile 0.73) and of two (99th 0.64) on LibriSpeech."""
+    n, hop = int(SPEAKER_WINDOW_S * AUDIO_RATE), int(SPEAKER_WINDOW_S / 2 * AUDIO_RATE)
+    whole = embed(samples, AUDIO_RATE) if len(samples) else None
+    if len(samples) < 2 * n:
+        return [whole] if whole is not None else []
+    windows = [v for v in (embed(samples[s : s + n], AUDIO_RATE) for s in range(0, len(samples) - n + 1, hop))
+               if v is not None]
+    groups = [(v, n_) for v, n_ in tracks([[v] for v in windows], SPEAKER_JOIN)
+              if n_ >= max(2, 0.15 * len(windows))]
+    if len(groups) <= 1:
+        return [whole] if whole is not None else []
+    return [v for v, _ in groups]
 
 
 class PeopleMatcher:
@@ -157,6 +184,12 @@ class PeopleMatcher:
         if self._voice is None:
             self._voice = self._make_voice()
         return self._voice
+
+    def _voices(self, samples: np.ndarray, gallery: Gallery) -> list[IdentityMatch]:
+        """Per speaker ("voice", or "voice 1", "voice 2", … when several are heard)."""
+        found = speakers(samples, self.voice.embed)
+        names = ["voice"] if len(found) == 1 else [f"voice {k}" for k in range(1, len(found) + 1)]
+        return [_match(name, "voice", v, gallery) for name, v in zip(names, found, strict=True)]
 
     def _check(self, gallery: Gallery, matches: list[IdentityMatch]) -> PeopleCheck:
         return PeopleCheck(enrolled=len(gallery.names), matches=matches, findings=findings(matches))
@@ -196,9 +229,8 @@ class PeopleMatcher:
                 behaviour.append(line)
         if gallery.voice and media.info.has_audio:
             samples = media.audio(AUDIO_RATE, max_seconds=MAX_AUDIO_S)
-            vec = self.voice.embed(samples, AUDIO_RATE) if samples is not None and len(samples) else None
-            if vec is not None:
-                matches.append(_match("voice", "voice", vec, gallery))
+            if samples is not None:
+                matches += self._voices(samples, gallery)
         check = self._check(gallery, matches)
         check.findings += behaviour
         return check
@@ -206,10 +238,8 @@ class PeopleMatcher:
     def audio(self, samples: np.ndarray) -> PeopleCheck:
         gallery = self._gallery()
         matches = []
-        if gallery.voice and len(samples):
-            vec = self.voice.embed(samples[: int(MAX_AUDIO_S * AUDIO_RATE)], AUDIO_RATE)
-            if vec is not None:
-                matches.append(_match("voice", "voice", vec, gallery))
+        if gallery.voice:
+            matches += self._voices(samples[: int(MAX_AUDIO_S * AUDIO_RATE)], gallery)
         return self._check(gallery, matches)
 
 
