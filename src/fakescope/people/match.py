@@ -1,9 +1,9 @@
 """Is this really them? A scan's faces and voice against the enrolled protected people
 (issue 31; docs/people.md).
 
-A face (a photo's face, or a video's face track: its frames' vectors averaged) and the
-voice (an audio file, a video's sound) are each compared with every enrolled person's
-templates of that modality; the similarity to a person is the cosine to their closest
+A face (a photo's face, or a video's face track: its frames' vectors averaged) and each
+voice (of an audio file or a video's sound; several speakers told apart by ``speakers``)
+are compared with every enrolled person's templates of that modality; the similarity to a person is the cosine to their closest
 template. The report names the closest person and the similarity for every subject, and
 words what a match can show:
 
