@@ -142,6 +142,9 @@ def write_card(out_dir: Path, onnx_path: Path, pretrained_sha: str, step: int) -
             "#76) name VoxCeleb1, VoxCeleb2 and LibriSpeech train-other, or VoxCeleb2 alone; its "
             "parent project Real-Time-Voice-Cloning's encoder saw LibriSpeech's training sets, "
             f"VoxCeleb1 and VoxCeleb2 (8,371 speakers). Checkpoint step {step}; not retrained by fakescope",
+            "Only the weights file (resemblyzer/pretrained.pt) of the PyPI wheel is converted; none of the "
+            "Resemblyzer repository's audio files (reserved for fakescope's independent evaluation: "
+            "../shared/design/EVALUATION-RESERVED.md) was used for the conversion, its checks or any figure",
         ],
         "training_command": "/tmp/rvenv/bin/python scripts/export_speaker_encoder.py  # Resemblyzer "
                             f"{RESEMBLYZER_VERSION}, resemblyzer/pretrained.pt sha256 {pretrained_sha}",

@@ -43,6 +43,8 @@ from pathlib import Path
 
 import numpy as np
 
+from fakescope.models.clip import read_varint
+
 MAX_WINDOWS = 9  # int(0.1 * 9) == 0: the trimmed mean of a bundled file is its plain mean
 PER_SOURCE = 24
 CHECK_FILES = 3
@@ -52,26 +54,15 @@ HEAD_TENSORS = ("head.mu", "head.sd", "head.net.1.weight_Transposed", "head.net.
                 "head.net.4.weight_Transposed", "head.net.4.bias")
 
 
-def _varint(buf: bytes, i: int) -> tuple[int, int]:
-    shift = value = 0
-    while True:
-        b = buf[i]
-        i += 1
-        value |= (b & 0x7F) << shift
-        if not b & 0x80:
-            return value, i
-        shift += 7
-
-
 def _fields(buf: bytes) -> list[tuple[int, int, int | bytes]]:
     """A protobuf message's (field number, wire type, value or bytes), in order."""
     out: list[tuple[int, int, int | bytes]] = []
     i = 0
     while i < len(buf):
-        tag, i = _varint(buf, i)
+        tag, i = read_varint(buf, i)
         number, wire = tag >> 3, tag & 7
         if wire == 0:
-            v, i = _varint(buf, i)
+            v, i = read_varint(buf, i)
             out.append((number, wire, v))
         elif wire == 1:
             out.append((number, wire, buf[i : i + 8]))
@@ -80,7 +71,7 @@ def _fields(buf: bytes) -> list[tuple[int, int, int | bytes]]:
             out.append((number, wire, buf[i : i + 4]))
             i += 4
         elif wire == 2:
-            n, i = _varint(buf, i)
+            n, i = read_varint(buf, i)
             out.append((number, wire, buf[i : i + n]))
             i += n
         else:
@@ -104,7 +95,7 @@ def float_initializers(model: bytes, names: tuple[str, ...]) -> dict[str, np.nda
             elif fn == 1 and fw == 2:  # packed dims
                 j = 0
                 while j < len(v):  # type: ignore[arg-type]
-                    d, j = _varint(v, j)  # type: ignore[arg-type]
+                    d, j = read_varint(v, j)  # type: ignore[arg-type]
                     dims.append(d)
             elif fn == 2:
                 dtype = int(v)  # type: ignore[arg-type]

